@@ -1,0 +1,32 @@
+# One-command set-up: every target below creates .venv and installs the pinned dependencies first.
+# A second run reinstalls nothing unless requirements.txt or setup.py changed (the stamp file).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+# One pip command for everything (torch and colcon-core must agree on setuptools in one resolver run).
+# The local mirror prints a warning per package it does not hold; those lines are noise and are filtered.
+$(STAMP): requirements.txt setup.py
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt -e . 2>&1 \
+		| { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+	touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest test
+
+demo: $(STAMP)
+	$(BIN)/stdnet demo
+
+bench: $(STAMP)
+	$(BIN)/stdnet bench model
+
+clean:
+	rm -rf $(VENV) build install log *.egg-info
