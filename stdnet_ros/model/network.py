@@ -1,0 +1,91 @@
+"""STDNet: two-stage (hourglass) video depth super-resolution, as the official code builds it.
+
+Callers pass and receive metres; inside, depth is divided by ``config.depth_scale_m``.
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..invalid_depth import fill_invalid
+from .config import STDNetConfig, preset_config
+from .stage import Encoded, Reconstructed, Stage
+
+
+@dataclass
+class ForwardAux:
+    """Training side outputs, per stage, each (N, T, C, h, w)."""
+
+    sigmas: list[torch.Tensor]  # spatial differences
+    anchors: list[torch.Tensor]  # post-extraction features; temporal differences are |a_{t+k} - a_t|
+
+
+class STDNet(nn.Module):
+    def __init__(self, config: STDNetConfig, preset: str = ""):
+        super().__init__()
+        self.config = config
+        self.preset = preset
+        two = config.stages == 2
+        self.stages = nn.ModuleList([Stage(config, guide_channels=3, extra_channels=0, with_confidence=two)])
+        if two:
+            self.stages.append(Stage(config, guide_channels=2, extra_channels=config.channels, with_confidence=True))
+
+    # --- per-frame pieces, shared with the streaming engine (B = a batch of frames) ---
+    def normalised_lr(self, lr_depth_m: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H/s, W/s) metres, invalid anywhere -> (B, 1, H/4, W/4) filled, normalised, nearest-repeated."""
+        repeat = self.config.scale // 4
+        lq = fill_invalid(lr_depth_m) / self.config.depth_scale_m
+        return lq.repeat_interleave(repeat, -2).repeat_interleave(repeat, -1)
+
+    @staticmethod
+    def next_stage_guide(rec: Reconstructed) -> torch.Tensor:
+        """Stage 2 is guided by stage 1's depth and confidence, (B, 2, H, W)."""
+        return torch.cat([rec.depth, rec.confidence], 1)
+
+    def fuse(self, recs: list[Reconstructed]) -> torch.Tensor:
+        """(B, 1, H, W) normalised depth: per-pixel softmax over the stages' confidences (a single stage as is)."""
+        if len(recs) == 1:
+            return recs[0].depth
+        weights = torch.softmax(torch.cat([r.confidence for r in recs], 1), dim=1)
+        return (weights * torch.cat([r.depth for r in recs], 1)).sum(1, keepdim=True)
+
+    # --- offline whole-clip forward ---
+    def check_inputs(self, lr_depth_m: torch.Tensor, rgb: torch.Tensor) -> None:
+        s = self.config.scale
+        if lr_depth_m.dim() != 5 or lr_depth_m.shape[2] != 1:
+            raise ValueError(f"lr_depth: expected shape (N, T, 1, h, w), got {tuple(lr_depth_m.shape)}")
+        n, t, _, h, w = lr_depth_m.shape
+        expected = (n, t, 3, h * s, w * s)
+        if tuple(rgb.shape) != expected:
+            raise ValueError(f"rgb: expected shape {expected} (lr_depth (h, w) x scale {s}), got {tuple(rgb.shape)}")
+        if (h * s) % 4 or (w * s) % 4:
+            raise ValueError(f"rgb: height and width must be multiples of 4, got {h * s}x{w * s}")
+
+    def forward(self, lr_depth_m: torch.Tensor, rgb: torch.Tensor, return_aux: bool = False):
+        """lr_depth_m (N, T, 1, h, w) metres (0/NaN/inf invalid), rgb (N, T, 3, H, W) in [0, 1]
+        -> (N, T, 1, H, W) metres; with return_aux also the ForwardAux of the training losses."""
+        self.check_inputs(lr_depth_m, rgb)
+        n, t = lr_depth_m.shape[:2]
+        lq4 = self.normalised_lr(lr_depth_m.flatten(0, 1)).unflatten(0, (n, t))
+        recs, encs = [], []
+        for stage in self.stages:
+            if recs:
+                guide = self.next_stage_guide(recs[-1]).unflatten(0, (n, t))
+                rec, enc = stage.forward_clip(guide, lq4, recs[-1].feature.unflatten(0, (n, t)))
+            else:
+                rec, enc = stage.forward_clip(rgb, lq4, None)
+            recs.append(rec)
+            encs.append(enc)
+        depth_m = (self.fuse(recs) * self.config.depth_scale_m).unflatten(0, (n, t))
+        if not return_aux:
+            return depth_m
+        return depth_m, ForwardAux(
+            sigmas=[e.sigma.unflatten(0, (n, t)) for e in encs],
+            anchors=[e.anchor.unflatten(0, (n, t)) for e in encs],
+        )
+
+
+def build_model(preset: str, **overrides) -> STDNet:
+    """A freshly initialised model of a preset ("stdnet", "stdnet-lite") with config overrides, e.g.
+    ``build_model("stdnet-lite", scale=8, directions="causal")``."""
+    return STDNet(preset_config(preset, **overrides), preset=preset)

@@ -1,0 +1,75 @@
+"""Weights as safetensors only (never pickle). The model config and preset travel in the file's metadata, so
+loading rebuilds exactly the model the tensors belong to."""
+import json
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .config import STDNetConfig
+from .network import STDNet
+
+FORMAT = "stdnet_ros/weights/v1"
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used; the message names the file and what is wrong."""
+
+
+def save_weights(model: STDNet, path: str | Path) -> None:
+    """Write the model's tensors and its config/preset metadata to a .safetensors file."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "preset": model.preset, "config": json.dumps(model.config.to_dict())}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def read_metadata(path: str | Path) -> tuple[STDNetConfig, str]:
+    """(config, preset) stored in a weights file, without loading its tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path}: does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for every malformed header
+        raise WeightsError(f"weights file {path}: not a safetensors file ({exc})") from exc
+    if metadata.get("format") != FORMAT:
+        raise WeightsError(f"weights file {path}: metadata format is {metadata.get('format')!r}, expected {FORMAT!r}")
+    try:
+        config = STDNetConfig.from_dict(json.loads(metadata["config"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"weights file {path}: bad model config in metadata ({exc})") from exc
+    return config, metadata.get("preset", "")
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu", **expected) -> STDNet:
+    """Rebuild the model from the file's config and load its tensors, checking every name and shape.
+
+    ``expected`` config fields (e.g. scale=4, directions="causal") must match the file's config.
+    """
+    path = Path(path)
+    config, preset = read_metadata(path)
+    stored = config.to_dict()
+    unknown = sorted(set(expected) - set(stored))
+    if unknown:
+        raise ValueError(f"unknown STDNetConfig fields {unknown}")
+    wrong = [f"{k}={stored[k]!r} (expected {v!r})" for k, v in expected.items() if stored[k] != v]
+    if wrong:
+        raise WeightsError(f"weights file {path}: config mismatch: {', '.join(wrong)}")
+    model = STDNet(config, preset=preset)
+    want = model.state_dict()
+    with safe_open(str(path), framework="pt", device=str(device)) as f:
+        have = {k: f.get_slice(k).get_shape() for k in f.keys()}
+        problems = [f"missing tensor {k}" for k in sorted(set(want) - set(have))]
+        problems += [f"unexpected tensor {k}" for k in sorted(set(have) - set(want))]
+        problems += [
+            f"{k}: shape {tuple(have[k])} != expected {tuple(want[k].shape)}"
+            for k in sorted(set(want) & set(have)) if tuple(have[k]) != tuple(want[k].shape)
+        ]
+        if problems:
+            shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} problems)" if len(problems) > 5 else "")
+            raise WeightsError(f"weights file {path}: does not match its config: {shown}")
+        model.load_state_dict({k: f.get_tensor(k) for k in want})
+    return model.to(device).eval()

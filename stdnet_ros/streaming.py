@@ -1,0 +1,196 @@
+"""Streaming inference: one frame in, the frames that became final out, computed incrementally (no ROS here).
+
+The passes are not recurrent, so each pass of each stage is a wavefront: when frame n arrives, a forward pass can
+finalise frame n and a backward pass frame n-2 (it needs n-1 and n). Per-pass features are cached only while a
+later computation still reads them, so each frame computes every pass once and memory is bounded by the receptive
+field. Frames not yet followed by enough future are finalised by ``flush`` with the end-of-clip boundary rule, which
+makes the streamed outputs equal the offline whole-clip forward.
+
+Frame inputs: rgb (H, W, 3) uint8 or float in [0, 1]; lr_depth (H/s, W/s) float metres (0, NaN, inf = invalid).
+Outputs: (stamp, hr_depth) with hr_depth (H, W) float32 metres, NaN where no valid output exists.
+Stamps are seconds (float); they are returned exactly as given.
+"""
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .invalid_depth import mask_unsupported, valid_mask
+from .model.network import STDNet
+from .model.config import NEIGHBOUR_OFFSETS
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; anything else as torch understands it."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class _StageCache:
+    """Features of one stage for the frames still needed, keyed by frame index within the segment."""
+
+    num_passes: int
+    guides: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+    anchors: dict = field(default_factory=dict)
+    passes: list = field(default_factory=list)
+    done: list = field(default_factory=list)  # last finalised frame of each pass
+    available: int = -1  # last frame whose stage inputs are encoded
+    reconstructed: int = -1  # last frame reconstructed
+
+    def __post_init__(self):
+        self.passes = [{} for _ in range(self.num_passes)]
+        self.done = [-1] * self.num_passes
+
+    def evict_before(self, first_needed: int) -> None:
+        for store in (self.guides, self.weights, self.anchors, *self.passes):
+            for i in [i for i in store if i < first_needed]:
+                del store[i]
+
+    def cached_tensors(self) -> int:
+        return sum(len(s) for s in (self.guides, self.weights, self.anchors, *self.passes))
+
+
+class StreamingEngine:
+    """Causal mode for a causal model (output t from push t), delayed bidirectional mode for a bidirectional one
+    (output t from push t + delay). ``resets`` counts the automatic resets (stamp backwards, gap, size change)."""
+
+    def __init__(self, model: STDNet, device: str | torch.device = "auto", precision: str = "fp32",
+                 max_gap: float = 0.5):
+        self.device = resolve_device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {sorted(PRECISIONS)}, got {precision!r}")
+        if precision != "fp32" and self.device.type != "cuda":
+            raise ValueError(f"precision: {precision!r} needs a CUDA device, got device {self.device}")
+        if max_gap <= 0:
+            raise ValueError(f"max_gap: expected a positive number of seconds, got {max_gap}")
+        self.model = model.to(self.device).eval()
+        self.precision = precision
+        self.max_gap = max_gap
+        self.scale = model.config.scale
+        self.delay = model.config.future_frames
+        self.resets = 0
+        self.reset()
+
+    # --- public API ---
+    def reset(self) -> None:
+        """Forget the stream (pending frames are dropped; use flush() first to keep them)."""
+        self._caches = [_StageCache(len(s.passes)) for s in self.model.stages]
+        self._recs: list[dict] = [{} for _ in self.model.stages]  # reconstructed, waiting for the last stage
+        self._lq4, self._lr_valid, self._stamps = {}, {}, {}
+        self._next = 0
+        self._last_stamp = None
+        self._hr_shape = None
+
+    def push(self, rgb: np.ndarray, lr_depth: np.ndarray, stamp: float) -> list[tuple[float, np.ndarray]]:
+        """Add one frame; returns the (stamp, hr_depth) of every frame that became final, oldest first."""
+        rgb_t, lr_t = self._to_tensors(rgb, lr_depth)
+        out = []
+        if self._is_discontinuity(stamp, rgb_t.shape[-2:]):
+            out = self.flush()
+            self.resets += 1
+        self._last_stamp, self._hr_shape = stamp, rgb_t.shape[-2:]
+        index = self._next
+        self._next += 1
+        with self._inference_context():
+            self._lq4[index] = self.model.normalised_lr(lr_t)
+            self._lr_valid[index] = valid_mask(lr_t)
+            self._stamps[index] = stamp
+            out += self._run({index: (rgb_t, None)}, flushing=False)
+        return out
+
+    def flush(self) -> list[tuple[float, np.ndarray]]:
+        """Finalise every pending frame as the end of the clip, then reset."""
+        with self._inference_context():
+            out = self._run({}, flushing=True)
+        self.reset()
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Frames pushed but not yet returned."""
+        return len(self._stamps)
+
+    def cached_tensors(self) -> int:
+        """Number of cached per-frame feature tensors (bounded by the receptive field)."""
+        return sum(c.cached_tensors() for c in self._caches) + sum(len(r) for r in self._recs) + len(self._lq4)
+
+    # --- internals ---
+    def _is_discontinuity(self, stamp: float, hr_shape) -> bool:
+        if self._last_stamp is None:
+            return False
+        return stamp <= self._last_stamp or stamp - self._last_stamp > self.max_gap or hr_shape != self._hr_shape
+
+    @contextmanager
+    def _inference_context(self):
+        dtype = PRECISIONS[self.precision]
+        with torch.inference_mode(), (torch.autocast("cuda", dtype=dtype) if dtype else nullcontext()):
+            yield
+
+    def _to_tensors(self, rgb: np.ndarray, lr_depth: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate one frame; rgb -> (1, 3, H, W) in [0, 1], lr_depth -> (1, 1, h, w) metres, on the device."""
+        rgb, lr_depth = np.asarray(rgb), np.asarray(lr_depth)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
+            raise ValueError(f"rgb: expected shape (H, W, 3), got {rgb.shape}")
+        if rgb.dtype != np.uint8 and not np.issubdtype(rgb.dtype, np.floating):
+            raise ValueError(f"rgb: expected dtype uint8 or float in [0, 1], got {rgb.dtype}")
+        h, w = rgb.shape[:2]
+        s = self.scale
+        if h % s or w % s:
+            raise ValueError(f"rgb: height and width must be multiples of the scale {s}, got {h}x{w}")
+        if lr_depth.shape != (h // s, w // s):
+            raise ValueError(
+                f"lr_depth: expected shape {(h // s, w // s)} (rgb {h}x{w} / scale {s}), got {lr_depth.shape}"
+            )
+        rgb_t = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device, non_blocking=True)
+        rgb_t = rgb_t.permute(2, 0, 1)[None].float()
+        if rgb.dtype == np.uint8:
+            rgb_t = rgb_t / 255.0
+        lr_t = torch.from_numpy(np.ascontiguousarray(lr_depth, dtype=np.float32)).to(self.device, non_blocking=True)
+        return rgb_t, lr_t[None, None]
+
+    def _run(self, inputs: dict, flushing: bool) -> list[tuple[float, np.ndarray]]:
+        """Feed stage inputs {index: (guide, extra)} through every stage; return the frames that became final."""
+        stages = self.model.stages
+        for k, (stage, cache) in enumerate(zip(stages, self._caches)):
+            for i, (guide, extra) in inputs.items():
+                enc = stage.encode(guide, self._lq4[i], extra)
+                cache.guides[i], cache.weights[i], cache.anchors[i] = enc.guide, enc.weight, enc.anchor
+                cache.available = i
+            new = self._advance(stage, cache, flushing)
+            self._recs[k].update(new)
+            if k + 1 < len(stages):
+                inputs = {i: (self.model.next_stage_guide(r), r.feature) for i, r in new.items()}
+        return [self._finalise(i) for i in sorted(new)]
+
+    def _advance(self, stage, cache: _StageCache, flushing: bool) -> dict:
+        """Finalise what the new inputs allow in each pass, reconstruct those frames, evict what is no longer read."""
+        prev, avail = cache.anchors, cache.available
+        for p, direction in enumerate(stage.passes):
+            reach = 0 if flushing or direction == "forward" else max(NEIGHBOUR_OFFSETS)
+            frames = range(cache.done[p] + 1, avail - reach + 1)
+            if len(frames):
+                cache.passes[p].update(
+                    stage.propagate(p, prev, cache.anchors, cache.guides, cache.weights, frames, avail + 1)
+                )
+                cache.done[p] = frames[-1]
+            prev, avail = cache.passes[p], cache.done[p]
+        new = {
+            i: stage.reconstruct(cache.anchors[i], [store[i] for store in cache.passes], self._lq4[i])
+            for i in range(cache.reconstructed + 1, avail + 1)
+        }
+        cache.reconstructed = avail
+        cache.evict_before(avail - 1)  # the next frame of any pass reads back at most 2 frames
+        return new
+
+    def _finalise(self, i: int) -> tuple[float, np.ndarray]:
+        fused = self.model.fuse([recs.pop(i) for recs in self._recs])
+        depth = mask_unsupported(fused.float() * self.model.config.depth_scale_m, self._lr_valid.pop(i), self.scale)
+        del self._lq4[i]
+        return self._stamps.pop(i), depth[0, 0].cpu().numpy()
+
