@@ -1,0 +1,79 @@
+"""Training loss: Charbonnier reconstruction plus the difference regularisation (model_spec.md §2).
+
+L = L_rec + beta * (alpha1 * L_sd + alpha2 * L_td), alpha1 = alpha2 = 0.5, beta = 0.01, all on depth normalised
+by the model's depth_scale_m. Pixels whose ground truth is invalid (0, NaN, inf) are left out of every term.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..invalid_depth import valid_mask
+from .network import ForwardAux
+
+CHARBONNIER_EPS = 1e-12
+SD_STAGE_WEIGHT = 0.2  # the official code weighs each stage's L_sd by 0.2
+
+
+class DifferenceProjection(nn.Module):
+    """A C-channel difference map at HR/4 -> one HR map: 1x1 conv C -> 1, bicubic x4, scalar gain (Up_Diff)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.project = nn.Conv2d(channels, 1, 1, bias=False)
+        self.gain = nn.Conv2d(1, 1, 1, bias=False)
+
+    def forward(self, diff: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) -> (B, 1, 4h, 4w)."""
+        return self.gain(F.interpolate(self.project(diff), scale_factor=4, mode="bicubic", align_corners=False))
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (x * mask).sum() / mask.sum().clamp_min(1)
+
+
+class STDNetLoss(nn.Module):
+    """Holds the three difference projections (sigma, phi, phi-hat, shared by the stages; 195 parameters at C=64).
+
+    L_sd, as in the paper, weighs the per-pixel error by the spatial difference minus its per-frame minimum:
+    W = u - min_frame(u) + 1 with u = ELU(Up(sigma)). The official code takes the minimum with a shape that
+    broadcasts every frame's map against every other frame's minimum; here each frame uses its own minimum.
+    The "+1" and the ELU of the official code are kept so the weight never vanishes.
+    L_td asks Up(phi_t) to match |D_GT,t+1 - D_GT,t| and Up(phi-hat_t) to match |D_GT,t+2 - D_GT,t| (L1).
+    """
+
+    def __init__(self, channels: int, depth_scale_m: float, alpha_sd: float = 0.5, alpha_td: float = 0.5,
+                 beta: float = 0.01):
+        super().__init__()
+        self.sigma_proj = DifferenceProjection(channels)
+        self.phi_proj = DifferenceProjection(channels)
+        self.phi_hat_proj = DifferenceProjection(channels)
+        self.depth_scale_m = depth_scale_m
+        self.alpha_sd, self.alpha_td, self.beta = alpha_sd, alpha_td, beta
+
+    def forward(self, pred_m: torch.Tensor, gt_m: torch.Tensor, aux: ForwardAux) -> dict[str, torch.Tensor]:
+        """pred_m, gt_m (N, T, 1, H, W) metres; returns the total and each term."""
+        valid = valid_mask(gt_m).to(pred_m.dtype)
+        gt = torch.where(valid > 0, gt_m, torch.zeros_like(gt_m)) / self.depth_scale_m
+        pred = pred_m / self.depth_scale_m
+        err = (pred - gt).abs()
+        rec = masked_mean(torch.sqrt((pred - gt) ** 2 + CHARBONNIER_EPS), valid)
+        sd = sum(SD_STAGE_WEIGHT * self._spatial_term(s, err, valid) for s in aux.sigmas)
+        td = sum(self._temporal_term(a, gt, valid) for a in aux.anchors)
+        total = rec + self.beta * (self.alpha_sd * sd + self.alpha_td * td)
+        return {"total": total, "rec": rec, "sd": sd, "td": td}
+
+    def _spatial_term(self, sigma: torch.Tensor, err: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        u = F.elu(self.sigma_proj(sigma.flatten(0, 1))).unflatten(0, sigma.shape[:2])
+        weight = u - u.amin(dim=(-2, -1), keepdim=True) + 1
+        return masked_mean(weight * err, valid)
+
+    def _temporal_term(self, anchor: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        total = anchor.new_zeros(())
+        for k, proj in ((1, self.phi_proj), (2, self.phi_hat_proj)):
+            if anchor.shape[1] <= k:
+                continue
+            diff = (anchor[:, k:] - anchor[:, :-k]).abs()
+            pred = proj(diff.flatten(0, 1)).unflatten(0, diff.shape[:2])
+            target = (gt[:, k:] - gt[:, :-k]).abs()
+            total = total + masked_mean((pred - target).abs(), valid[:, k:] * valid[:, :-k])
+        return total
