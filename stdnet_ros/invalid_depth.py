@@ -4,6 +4,7 @@ Depth tensors are (B, 1, h, w) in metres. Everything stays on the tensor's devic
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -43,3 +44,13 @@ def mask_unsupported(hr_depth_m: torch.Tensor, lr_valid: torch.Tensor, scale: in
     support = lr_valid.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
     keep = support & valid_mask(hr_depth_m)
     return torch.where(keep, hr_depth_m, torch.full_like(hr_depth_m, float("nan")))
+
+
+def valid_array(depth_m: np.ndarray) -> np.ndarray:
+    """numpy twin of :func:`valid_mask` for arrays on the host."""
+    return np.isfinite(depth_m) & (depth_m > 0)
+
+
+def fill_invalid_array(depth_m: np.ndarray) -> np.ndarray:
+    """(h, w) float32 numpy depth in metres with invalid pixels filled by :func:`fill_invalid`."""
+    return fill_invalid(torch.from_numpy(np.asarray(depth_m, np.float32))[None, None])[0, 0].numpy()
