@@ -19,8 +19,16 @@ $(STAMP): requirements.txt setup.py
 		| { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 	touch $@
 
-test: $(STAMP)
+test: $(STAMP) msgs
 	$(BIN)/python -m pytest test
+
+# stdnet_ros_interfaces (msg/) built with colcon from the wheels into build_msgs/; rebuilt only when its sources
+# or the venv change (the stamp file).
+.PHONY: msgs
+msgs: build_msgs/.built
+build_msgs/.built: $(STAMP) tools/build_msgs.sh msg/package.xml msg/CMakeLists.txt $(wildcard msg/msg/*.msg)
+	tools/build_msgs.sh $(VENV)
+	touch $@
 
 demo: $(STAMP)
 	$(BIN)/stdnet demo
@@ -29,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/stdnet bench model
 
 clean:
-	rm -rf $(VENV) build install log *.egg-info
+	rm -rf $(VENV) build install log build_msgs *.egg-info
