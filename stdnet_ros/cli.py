@@ -9,6 +9,8 @@ import sys
 COMMAND_MODULES = (
     "stdnet_ros.demo",
     "stdnet_ros.bench",
+    "stdnet_ros.data_cli",
+    "stdnet_ros.export_cli",
 )
 
 
