@@ -6,6 +6,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Large best-effort messages (640x480 depth and clouds) need the shared-memory profile between processes:
+# Fast DDS 3.x (Kilted) reads FASTDDS_*, older releases FASTRTPS_*. A profile the user already set wins.
+FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds.xml
+FASTRTPS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds.xml
+export FASTDDS_DEFAULT_PROFILES_FILE FASTRTPS_DEFAULT_PROFILES_FILE
 
 .PHONY: setup test demo bench clean
 
@@ -30,10 +35,10 @@ build_msgs/.built: $(STAMP) tools/build_msgs.sh msg/package.xml msg/CMakeLists.t
 	tools/build_msgs.sh $(VENV)
 	touch $@
 
-demo: $(STAMP)
+demo: $(STAMP) msgs
 	$(BIN)/stdnet demo
 
-bench: $(STAMP)
+bench: $(STAMP) msgs
 	$(BIN)/stdnet bench model
 
 clean:

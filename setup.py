@@ -27,6 +27,7 @@ setup(
     entry_points={
         "console_scripts": [
             "stdnet = stdnet_ros.cli:main",
+            "stdnet_node = stdnet_ros.ros.node:main",
         ],
     },
 )

@@ -10,7 +10,10 @@ COMMAND_MODULES = (
     "stdnet_ros.demo",
     "stdnet_ros.bench",
     "stdnet_ros.data_cli",
+    "stdnet_ros.train_cli",
+    "stdnet_ros.eval_cli",
     "stdnet_ros.export_cli",
+    "stdnet_ros.bag_cli",
 )
 
 

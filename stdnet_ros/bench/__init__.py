@@ -4,6 +4,9 @@ import importlib
 
 TARGET_MODULES = {
     "model": "stdnet_ros.bench.model_bench",
+    "latency": "stdnet_ros.bench.latency_bench",
+    "profile": "stdnet_ros.bench.profile_bench",
+    "node": "stdnet_ros.bench.node_bench",
 }
 
 

@@ -1,0 +1,173 @@
+"""Shared helpers for tests that run ``stdnet_node`` as its own process and talk to it over real DDS.
+
+Isolation: every test module gets its own ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, so
+parallel test runs and other machines never see each other. The node process gets config/fastdds.xml as its
+Fast DDS profile (the launch file does the same) and the stdnet_ros_interfaces build on its paths.
+"""
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+import torch
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+
+from conftest import TINY
+from stdnet_ros.model import build_model, save_weights
+from stdnet_ros.ros import interfaces_env, load_interfaces
+from stdnet_ros.ros.image_conversion import depth_m_to_image, rgb_to_image
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE = Path(sys.executable).parent / "stdnet_node"  # the console script installed by `pip install -e .`
+FASTDDS_PROFILE = ROOT / "config" / "fastdds.xml"
+INPUTS = ("rgb/image", "depth/image", "rgb/camera_info", "depth/camera_info")
+
+
+def free_domain() -> int:
+    """A ROS domain id for one test module (20..99; test_msgs uses 100..200)."""
+    return random.randint(20, 99)
+
+
+def tiny_weights(path: Path, mode: str = "causal", scale: int = 4) -> Path:
+    """Save a tiny random STDNet (fast on a CPU) as ``path``; returns it."""
+    torch.manual_seed(0)
+    save_weights(build_model("stdnet", directions=mode, stages=1, scale=scale, **TINY), path)
+    return path
+
+
+def params_file(path: Path, **overrides) -> Path:
+    """config/stdnet.yaml with ``overrides`` (dotted names for nested keys) written to ``path``."""
+    config = yaml.safe_load((ROOT / "config" / "stdnet.yaml").read_text())
+    params = config["/**"]["ros__parameters"]
+    for name, value in overrides.items():
+        *parents, leaf = name.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class NodeProcess:
+    """``stdnet_node --ros-args --params-file PARAMS`` in its own process, output captured to a log file."""
+
+    def __init__(self, params: Path, domain: int, log: Path, ros_args: tuple[str, ...] = ()):
+        env = interfaces_env()
+        env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+                   FASTDDS_DEFAULT_PROFILES_FILE=str(FASTDDS_PROFILE), PYTHONUNBUFFERED="1",
+                   OMP_NUM_THREADS="1")  # 2 busy shared cores: one torch thread is 10x steadier
+        self.log_path = log
+        self._log = log.open("w")
+        self.proc = subprocess.Popen([str(NODE), "--ros-args", "--params-file", str(params), *ros_args], env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGINT, then the exit code (killed after ``timeout`` s)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def frame(stamp_ns: int, rgb: np.ndarray, depth_m: np.ndarray, depth_encoding: str = "32FC1",
+          frame_id: str = "camera_color_optical_frame") -> tuple[Image, Image]:
+    """(rgb8 Image, depth Image), each with its own header (same stamp and frame_id)."""
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    rgb_msg = rgb_to_image(rgb, Image, Header(frame_id=frame_id))
+    depth_msg = depth_m_to_image(depth_m, Image, Header(frame_id=frame_id), depth_encoding)
+    for msg in (rgb_msg, depth_msg):
+        msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
+    return rgb_msg, depth_msg
+
+
+def camera_info(fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> CameraInfo:
+    return CameraInfo(width=width, height=height, k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+                      distortion_model="plumb_bob", d=[0.0] * 5)
+
+
+def stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+class Peer:
+    """The test's side of the graph: publishers of the node's inputs (reliable and best effort) and collectors
+    of its outputs, in a private rclpy context on ``domain``."""
+
+    def __init__(self, domain: int, node_name: str = "stdnet_node"):
+        load_interfaces()
+        from stdnet_ros_interfaces.msg import SuperResolutionStatus
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node("stdnet_test_peer", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.publishers = {}
+        for reliability in (ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT):
+            qos = QoSProfile(depth=10, reliability=reliability)
+            for topic in INPUTS:
+                msg_type = CameraInfo if topic.endswith("camera_info") else Image
+                self.publishers[topic, reliability] = self.node.create_publisher(msg_type, topic, qos)
+        self.received = {name: [] for name in ("depth", "info", "points", "status", "diagnostics")}
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self._outputs = []
+        for name, msg_type, topic in (("depth", Image, "depth_sr/image"), ("info", CameraInfo, "depth_sr/camera_info"),
+                                      ("points", PointCloud2, "depth_sr/points"),
+                                      ("status", SuperResolutionStatus, f"{node_name}/status"),
+                                      ("diagnostics", DiagnosticArray, "/diagnostics")):
+            sub = self.node.create_subscription(msg_type, topic, self.received[name].append, reliable)
+            if name != "diagnostics":
+                self._outputs.append(sub)
+
+    def publish(self, topic: str, msg, reliable: bool = True) -> None:
+        key = (topic, ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+        self.publishers[key].publish(msg)
+
+    def send(self, rgb_msg: Image, depth_msg: Image, reliable: bool = True) -> None:
+        self.publish("rgb/image", rgb_msg, reliable)
+        self.publish("depth/image", depth_msg, reliable)
+
+    def spin_until(self, predicate, timeout: float) -> bool:
+        """Spin until ``predicate()`` is true (True) or ``timeout`` seconds passed (False)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            self.executor.spin_once(timeout_sec=0.02)
+        return True
+
+    def spin_for(self, seconds: float) -> None:
+        self.spin_until(lambda: False, seconds)
+
+    def wait_matched(self, timeout: float) -> bool:
+        """True once every input publisher has a subscriber and the node publishes the four outputs to us."""
+        def matched():
+            return (all(p.get_subscription_count() > 0 for p in self.publishers.values())
+                    and all(s.get_publisher_count() > 0 for s in self._outputs))
+        return self.spin_until(matched, timeout)
+
+    def output(self, name: str, stamp: int):
+        """The received ``name`` message stamped ``stamp`` (ns), or None."""
+        return next((m for m in self.received[name] if stamp_ns(m) == stamp), None)
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)

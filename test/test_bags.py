@@ -1,0 +1,199 @@
+"""Bag tools on real bag files in both storage formats: the sample bag round trip, `bag run` (output readable by
+rosbags and the mcap library, stamps kept, metrics equal to `stdnet eval` on the same frames) and bad bags."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from mcap.reader import make_reader
+from mcap_ros2.decoder import DecoderFactory
+from rosbags.interfaces import QosReliability
+from sensor_msgs.msg import CameraInfo, Image
+
+from conftest import TINY
+from stdnet_ros import cli
+from stdnet_ros.bags import BagError, sample
+from stdnet_ros.bags.messages import header, stamp_ns
+from stdnet_ros.bags.reader import BagReader
+from stdnet_ros.bags.run import DEPTH_SR_INFO_TOPIC, DEPTH_SR_TOPIC, STATUS_TOPIC, run_bag
+from stdnet_ros.bags.writer import BagWriter
+from stdnet_ros.data import generate_sequence, split_seed, write_sequence
+from stdnet_ros.degradation import degrade_numpy
+from stdnet_ros.model import build_model, save_weights
+from stdnet_ros.ros.image_conversion import depth_m_to_image, image_to_depth_m, image_to_rgb, rgb_to_image
+
+FRAMES, WIDTH, HEIGHT, SCALE = 6, 96, 64, 4
+INPUT_TOPICS = (sample.RGB_TOPIC, sample.RGB_INFO_TOPIC, sample.DEPTH_TOPIC, sample.DEPTH_INFO_TOPIC,
+                sample.GT_TOPIC)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: steadier and faster on the two shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bags(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bags")
+    return {storage: (root / storage, sample.write_sample_bag(root / storage, FRAMES, WIDTH, HEIGHT, SCALE,
+                                                              storage=storage))
+            for storage in ("mcap", "sqlite3")}
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    path = tmp_path_factory.mktemp("weights") / "tiny-causal.safetensors"
+    torch.manual_seed(0)
+    save_weights(build_model("stdnet", directions="causal", stages=1, scale=SCALE, **TINY), path)
+    return path
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_sample_bag_round_trip(bags, storage):
+    path, count = bags[storage]
+    assert count == FRAMES
+    frames = list(generate_sequence(split_seed("test", 0), FRAMES, WIDTH, HEIGHT))
+    with BagReader(path) as bag:
+        assert bag.topics == {sample.RGB_TOPIC: "sensor_msgs/msg/Image", sample.DEPTH_TOPIC: "sensor_msgs/msg/Image",
+                              sample.GT_TOPIC: "sensor_msgs/msg/Image",
+                              sample.RGB_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
+                              sample.DEPTH_INFO_TOPIC: "sensor_msgs/msg/CameraInfo"}
+        assert all(bag.count(t) == FRAMES for t in INPUT_TOPICS)
+        assert bag.offered_qos(sample.RGB_TOPIC)[0].reliability == QosReliability.RELIABLE
+        by_topic = {t: [] for t in INPUT_TOPICS}
+        for topic, time_ns, msg in bag.messages():
+            assert stamp_ns(msg.header.stamp) == time_ns
+            assert msg.header.frame_id == sample.FRAME_ID
+            by_topic[topic].append(msg)
+    stamps = [stamp_ns(m.header.stamp) for m in by_topic[sample.RGB_TOPIC]]
+    np.testing.assert_array_equal(np.diff(stamps), np.diff([i * 10**9 // 30 for i in range(FRAMES)]))
+    for i, frame in enumerate(frames):
+        np.testing.assert_array_equal(image_to_rgb(by_topic[sample.RGB_TOPIC][i]), frame.rgb)
+        gt = image_to_depth_m(by_topic[sample.GT_TOPIC][i])
+        np.testing.assert_allclose(np.nan_to_num(gt), frame.depth_m, atol=5e-4)
+        lr = image_to_depth_m(by_topic[sample.DEPTH_TOPIC][i])
+        assert lr.shape == (HEIGHT // SCALE, WIDTH // SCALE) and by_topic[sample.DEPTH_TOPIC][i].encoding == "16UC1"
+        np.testing.assert_allclose(np.nan_to_num(lr), degrade_numpy(frame.depth_m, frame.rgb, SCALE), atol=5e-4)
+    rgb_info, depth_info = by_topic[sample.RGB_INFO_TOPIC][0], by_topic[sample.DEPTH_INFO_TOPIC][0]
+    intr = frames[0].intrinsics
+    assert (rgb_info.width, rgb_info.height, rgb_info.k[0], rgb_info.k[2]) == (WIDTH, HEIGHT, intr.fx, intr.cx)
+    lr_intr = intr.scaled(1 / SCALE)
+    assert (depth_info.width, depth_info.height, depth_info.k[2]) == (WIDTH // SCALE, HEIGHT // SCALE, lr_intr.cx)
+
+
+def _mcap_messages(path):
+    """{topic: [(log_time, decoded message)]} of the bag's .mcap file, decoded by the mcap library."""
+    out = {}
+    with open(next(path.glob("*.mcap")), "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        assert reader.get_header().profile == "ros2"
+        for schema, channel, message, decoded in reader.iter_decoded_messages():
+            assert channel.message_encoding == "cdr" and schema.encoding == "ros2msg"
+            out.setdefault(channel.topic, []).append((message.log_time, decoded))
+    return out
+
+
+def test_bag_run_output_readable_with_input_stamps(bags, weights, tmp_path):
+    path, _ = bags["sqlite3"]  # sqlite3 in, mcap out
+    out = tmp_path / "out"
+    summary = run_bag(path, out, str(weights), points=True, eval_out=tmp_path / "eval")
+    assert (summary["frames"], summary["written"]) == (FRAMES, FRAMES)
+    assert (summary["invalid_drops"], summary["sync_drops"]) == (0, 0)
+    with BagReader(path) as bag:
+        input_stamps = [stamp_ns(m.header.stamp) for _, _, m in bag.messages([sample.RGB_TOPIC])]
+    decoded = _mcap_messages(out)
+    assert set(decoded) == {DEPTH_SR_TOPIC, DEPTH_SR_INFO_TOPIC, "/depth_sr/points", STATUS_TOPIC}
+    for topic, messages in decoded.items():
+        assert [t for t, _ in messages] == input_stamps, topic
+        assert [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in messages] == input_stamps, topic
+    status = decoded[STATUS_TOPIC][-1][1]
+    assert (status.mode, status.scale, status.delay_frames, status.queue_drops) == ("causal", SCALE, 0, 0)
+    cloud = decoded["/depth_sr/points"][0][1]
+    assert (cloud.width, cloud.height, cloud.point_step) == (WIDTH, HEIGHT, 32)
+    with BagReader(out) as bag:  # and by rosbags, into rclpy messages
+        depth = [m for _, _, m in bag.messages([DEPTH_SR_TOPIC])]
+        info = next(m for _, _, m in bag.messages([DEPTH_SR_INFO_TOPIC]))
+    assert [stamp_ns(m.header.stamp) for m in depth] == input_stamps
+    assert depth[0].encoding == "32FC1" and image_to_depth_m(depth[0]).shape == (HEIGHT, WIDTH)
+    assert (info.width, info.height) == (WIDTH, HEIGHT)
+
+
+def test_bag_run_metrics_equal_stdnet_eval(bags, weights, tmp_path):
+    """`bag run` scores the node's pipeline outputs with the evaluation code; `stdnet eval` on a dataset folder of
+    the same generated frames (16-bit mm PNGs, as the bag's 16UC1) gives the same metrics."""
+    run_bag(bags["mcap"][0], tmp_path / "out", str(weights), eval_out=tmp_path / "bag_eval")
+    write_sequence(tmp_path / "data" / "seq", generate_sequence(split_seed("test", 0), FRAMES, WIDTH, HEIGHT),
+                   scales=(SCALE,))
+    assert cli.main(["eval", "--data", str(tmp_path / "data"), "--scale", str(SCALE), "--out",
+                     str(tmp_path / "eval"), "--methods", "stdnet-causal,bicubic,guided-filter", "--weights",
+                     str(weights), "--device", "cpu"]) == 0
+    from_bag = json.loads((tmp_path / "bag_eval" / "metrics.json").read_text())["methods"]
+    from_eval = json.loads((tmp_path / "eval" / "metrics.json").read_text())["methods"]
+    assert set(from_bag) == set(from_eval) == {"stdnet-causal", "bicubic", "guided-filter"}
+    for method in from_bag:
+        bag_mean, eval_mean = from_bag[method]["mean"], from_eval[method]["mean"]
+        assert bag_mean["frames"] == eval_mean["frames"] == FRAMES
+        for key in ("rmse_cm", "mae_cm", "edge_rmse_cm", "coverage"):
+            assert bag_mean[key] is not None, (method, key)
+            # PNG and 16UC1 hold the same millimetres; metres differ by float32 rounding (x / 1000 vs x * 0.001)
+            assert bag_mean[key] == pytest.approx(eval_mean[key], rel=1e-5), (method, key)
+    assert sorted(p.suffix for p in (tmp_path / "bag_eval" / "figures").iterdir()) == [".png", ".png"]
+    assert (tmp_path / "bag_eval" / "metrics.md").read_text().count("stdnet-causal") == 2
+
+
+def _bad_bag(path, rgb_encoding="rgb8", depth_offset_ns=0, depth_type="sensor_msgs/msg/Image"):
+    """A 3-frame bag with /cam/rgb/image and /cam/depth/image (16UC1) written by hand."""
+    with BagWriter(path, "sqlite3") as bag:
+        bag.add_topic("/cam/rgb/image", "sensor_msgs/msg/Image")
+        bag.add_topic("/cam/depth/image", depth_type)
+        for i in range(3):
+            t = 10**18 + i * 10**9 // 30
+            rgb = rgb_to_image(np.zeros((16, 16, 3), np.uint8), Image, header(t, "cam"))
+            rgb.encoding = rgb_encoding
+            bag.write("/cam/rgb/image", rgb, t)
+            depth_hdr = header(t + depth_offset_ns, "cam")
+            depth = (depth_m_to_image(np.ones((4, 4), np.float32), Image, depth_hdr, "16UC1")
+                     if depth_type.endswith("Image") else CameraInfo(header=depth_hdr))
+            bag.write("/cam/depth/image", depth, t + depth_offset_ns)
+    return path
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("garbage", "not a readable rosbag2 bag"),
+    ("missing_topic", "no topic /cam/nope (the RGB image)"),
+    ("encoding", "has encoding 'yuv422'"),
+    ("type", "is sensor_msgs/msg/CameraInfo, expected sensor_msgs/msg/Image"),
+    ("no_overlap", "no RGB and depth message pair"),
+])
+def test_bad_bags_name_the_bag_and_the_problem(case, expected, weights, tmp_path, capsys):
+    path, options = tmp_path / "bad", []
+    if case == "garbage":
+        path = tmp_path / "bad.mcap"
+        path.write_bytes(b"not an mcap file")
+    elif case == "missing_topic":
+        _bad_bag(path)
+        options = ["--rgb-topic", "/cam/nope"]
+    elif case == "encoding":
+        _bad_bag(path, rgb_encoding="yuv422")
+        options = ["--rgb-topic", "/cam/rgb/image"]
+    elif case == "type":
+        _bad_bag(path, depth_type="sensor_msgs/msg/CameraInfo")
+        options = ["--depth-topic", "/cam/depth/image"]
+    else:
+        _bad_bag(path, depth_offset_ns=10**10)
+    out = tmp_path / "out"
+    status = cli.main(["bag", "run", str(path), "--out", str(out), "--weights", str(weights), *options])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert err.startswith(f"stdnet bag run: error: {path}: ") and expected in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_writer_refuses_an_existing_path(tmp_path):
+    (tmp_path / "bag").mkdir()
+    with pytest.raises(BagError, match="already exists"):
+        BagWriter(tmp_path / "bag")
