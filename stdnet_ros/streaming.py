@@ -147,6 +147,8 @@ class StreamingEngine:
             raise ValueError(
                 f"lr_depth: expected shape {(h // s, w // s)} (rgb {h}x{w} / scale {s}), got {lr_depth.shape}"
             )
+        if not rgb.flags.writeable:  # e.g. a view of a bag message's bytes; torch wants writeable memory
+            rgb = rgb.copy()
         rgb_t = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device, non_blocking=True)
         rgb_t = rgb_t.permute(2, 0, 1)[None].float()
         if rgb.dtype == np.uint8:

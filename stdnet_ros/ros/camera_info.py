@@ -1,8 +1,6 @@
 """sensor_msgs/CameraInfo <-> :class:`stdnet_ros.geometry.Intrinsics` (pixels, OpenCV pixel-centre convention)."""
 import math
 
-from sensor_msgs.msg import CameraInfo
-
 from stdnet_ros.geometry import Intrinsics
 
 
@@ -32,8 +30,11 @@ def intrinsics_from_camera_info(msg, name: str = "camera_info") -> Intrinsics:
     return Intrinsics(fx=k[0], fy=k[4], cx=k[2], cy=k[5], width=int(msg.width), height=int(msg.height))
 
 
-def camera_info_from_intrinsics(intr: Intrinsics, header) -> CameraInfo:
-    """CameraInfo of an undistorted pinhole camera: K and P from ``intr``, R identity, plumb_bob with D = 0."""
+def camera_info_from_intrinsics(intr: Intrinsics, header):
+    """rclpy CameraInfo of an undistorted pinhole camera: K and P from ``intr``, R identity, plumb_bob with D = 0.
+    (Imported here so that reading CameraInfo fields, which the ROS-free pipeline does, needs no ROS package.)"""
+    from sensor_msgs.msg import CameraInfo
+
     return CameraInfo(
         header=header,
         width=intr.width,
