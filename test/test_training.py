@@ -155,7 +155,7 @@ def test_tartanair_clips(tmp_path):
 
 
 def test_shipped_configs_load_and_name_their_model():
-    names = sorted(p.stem for p in CONFIGS.glob("stdnet-lite-*.yaml"))
+    names = sorted(p.stem for p in CONFIGS.glob("stdnet-lite-*.yaml") if not p.stem.endswith("-cpu"))
     assert names == [f"stdnet-lite-x{s}-{m}" for s in (4, 8) for m in ("bidirectional", "causal")]
     for name in names:
         config = load_config(CONFIGS / f"{name}.yaml", ["run.weights=shipped"])
@@ -164,6 +164,9 @@ def test_shipped_configs_load_and_name_their_model():
         assert config.run.out_dir == f"runs/{name}" and config.optim.lr == 1e-4 and config.data.frames == 7
         assert weights_path(config) == shipped_weights_path("stdnet-lite", model.scale, model.directions)
         assert config.data.patch % model.scale == 0
+    cpu = load_config(CONFIGS / "stdnet-lite-x4-causal-cpu.yaml", ["run.weights=shipped"])  # the interim CPU run
+    assert weights_path(cpu) == shipped_weights_path("stdnet-lite", 4, "causal")
+    assert cpu.data.frames == 7 and cpu.data.patch % 4 == 0
 
 
 def test_config_base_overrides_and_errors(tmp_path):

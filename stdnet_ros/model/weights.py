@@ -25,18 +25,27 @@ def save_weights(model: STDNet, path: str | Path) -> None:
     save_file(tensors, str(path), metadata=metadata)
 
 
-def read_metadata(path: str | Path) -> tuple[STDNetConfig, str]:
-    """(config, preset) stored in a weights file, without loading its tensors."""
+def checked_metadata(path: str | Path, expected_format: str, kind: str = "weights file",
+                     error: type[ValueError] | None = None) -> dict:
+    """The metadata of a safetensors file, which must exist, parse and carry ``expected_format``; any problem
+    raises ``error`` (WeightsError by default) naming the ``kind`` of file, its path and the problem."""
+    error = error or WeightsError
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"weights file {path}: does not exist")
+        raise error(f"{kind} {path}: does not exist")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for every malformed header
-        raise WeightsError(f"weights file {path}: not a safetensors file ({exc})") from exc
-    if metadata.get("format") != FORMAT:
-        raise WeightsError(f"weights file {path}: metadata format is {metadata.get('format')!r}, expected {FORMAT!r}")
+        raise error(f"{kind} {path}: not a safetensors file ({exc})") from exc
+    if metadata.get("format") != expected_format:
+        raise error(f"{kind} {path}: metadata format is {metadata.get('format')!r}, expected {expected_format!r}")
+    return metadata
+
+
+def read_metadata(path: str | Path) -> tuple[STDNetConfig, str]:
+    """(config, preset) stored in a weights file, without loading its tensors."""
+    metadata = checked_metadata(path, FORMAT)
     try:
         config = STDNetConfig.from_dict(json.loads(metadata["config"]))
     except (KeyError, TypeError, ValueError) as exc:

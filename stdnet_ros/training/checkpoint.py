@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..model import STDNet, STDNetConfig, save_weights
+from ..model.weights import checked_metadata
 
 FORMAT = "stdnet_ros/checkpoint/v1"
 
@@ -55,17 +56,7 @@ def save_checkpoint(path: str | Path, model: STDNet, loss: nn.Module, optimizer:
 
 def read_metadata(path: str | Path) -> dict:
     """The checkpoint's metadata, checked to be this format."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path}: does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error types for every malformed header
-        raise CheckpointError(f"checkpoint {path}: not a safetensors file ({exc})") from exc
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path}: metadata format is {metadata.get('format')!r}, expected {FORMAT!r}")
-    return metadata
+    return checked_metadata(path, FORMAT, "checkpoint", CheckpointError)
 
 
 def load_checkpoint(path: str | Path, model: STDNet, loss: nn.Module,
