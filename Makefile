@@ -6,11 +6,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Large best-effort messages (640x480 depth and clouds) need the shared-memory profile between processes:
-# Fast DDS 3.x (Kilted) reads FASTDDS_*, older releases FASTRTPS_*. A profile the user already set wins.
+# Large best-effort messages (640x480 depth and clouds) need the shared-memory profile between processes.
+# The venv's Fast DDS 3 (Kilted) reads FASTDDS_* (FASTRTPS_* is deprecated there). A profile already set wins.
 FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds.xml
-FASTRTPS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds.xml
-export FASTDDS_DEFAULT_PROFILES_FILE FASTRTPS_DEFAULT_PROFILES_FILE
+export FASTDDS_DEFAULT_PROFILES_FILE
 
 .PHONY: setup test demo bench clean
 
