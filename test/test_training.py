@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from stdnet_ros import cli
 from stdnet_ros.data import DatasetError, generate_sequence, open_sequence, split_seed, write_sequence
 from stdnet_ros.degradation import Degradation, degrade
-from stdnet_ros.model import build_model, load_weights
+from stdnet_ros.model import build_model, load_weights, save_weights
 from stdnet_ros.model.losses import STDNetLoss
 from stdnet_ros.shipped import shipped_weights_path
 from stdnet_ros.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -22,7 +22,7 @@ from stdnet_ros.training.clips import (DatasetClips, GeneratorClips, StepBatches
                                        flip_and_transpose, make_sample)
 from stdnet_ros.training.config import ConfigError, learning_rate, load_config
 from stdnet_ros.training.degradation_sampling import DegradationDistribution
-from stdnet_ros.training.trainer import weights_path
+from stdnet_ros.training.trainer import initialise_from, weights_path
 
 from conftest import TINY
 
@@ -164,9 +164,14 @@ def test_shipped_configs_load_and_name_their_model():
         assert config.run.out_dir == f"runs/{name}" and config.optim.lr == 1e-4 and config.data.frames == 7
         assert weights_path(config) == shipped_weights_path("stdnet-lite", model.scale, model.directions)
         assert config.data.patch % model.scale == 0
-    cpu = load_config(CONFIGS / "stdnet-lite-x4-causal-cpu.yaml", ["run.weights=shipped"])  # the interim CPU run
-    assert weights_path(cpu) == shipped_weights_path("stdnet-lite", 4, "causal")
-    assert cpu.data.frames == 7 and cpu.data.patch % 4 == 0
+    for name in names:  # the interim CPU runs: the same shipped path; fine-tunes start from shipped weights
+        cpu = load_config(CONFIGS / f"{name}-cpu.yaml", ["run.weights=shipped"])
+        model = cpu.model_config()
+        assert weights_path(cpu) == shipped_weights_path("stdnet-lite", model.scale, model.directions)
+        assert cpu.data.frames == 7 and cpu.data.patch % model.scale == 0 and cpu.run.out_dir == f"runs/{name}-cpu"
+        scratch = name == "stdnet-lite-x4-causal"
+        assert (cpu.run.init_weights is None) == scratch
+        assert scratch or Path(cpu.run.init_weights) == Path("stdnet_ros/weights/stdnet-lite-x4-causal.safetensors")
 
 
 def test_config_base_overrides_and_errors(tmp_path):
@@ -279,3 +284,21 @@ def test_train_cli_reports_config_errors(tmp_path, capsys):
     assert "bad.yaml: optim: iterations" in capsys.readouterr().err
     assert cli.main(["train", "--set", "data.cache_dir=null"]) == 2
     assert "run.out_dir: not set" in capsys.readouterr().err
+
+
+def test_init_weights_fine_tunes_across_scale_and_direction_but_not_architecture(tmp_path, capsys):
+    torch.manual_seed(3)
+    source = build_model("stdnet-lite", channels=16, scale=8, directions="bidirectional")
+    save_weights(source, tmp_path / "x8-bidir.safetensors")
+    model = build_model("stdnet-lite", channels=16, scale=4, directions="causal")
+    initialise_from(model, str(tmp_path / "x8-bidir.safetensors"))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
+    with pytest.raises(ConfigError, match=r"x8-bidir.safetensors: another architecture: channels=16 \(this run: 8\)"):
+        initialise_from(build_model("stdnet-lite", channels=8, reduction=4), str(tmp_path / "x8-bidir.safetensors"))
+    out = tmp_path / "run"
+    assert cli.main(train_args(out, "--set", f"run.init_weights={tmp_path / 'x8-bidir.safetensors'}",
+                               "--max-minutes", "0")) == 0
+    assert "starting from the weights" in capsys.readouterr().out
+    assert cli.main(train_args(tmp_path / "other", "--set", "model.channels=8", "--set", "model.reduction=4",
+                               "--set", f"run.init_weights={tmp_path / 'x8-bidir.safetensors'}")) == 2
+    assert "another architecture" in capsys.readouterr().err

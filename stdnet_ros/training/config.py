@@ -67,6 +67,7 @@ class RunConfig:
     seed: int = 7240
     out_dir: str | None = None  # checkpoints, log.csv and config.yaml go here; a run there is resumed
     weights: str | None = None  # final weights (model only) path, or "shipped" for the package's shipped path
+    init_weights: str | None = None  # start (step 0) from these weights: same architecture, any scale/directions
     log_every: int = 50
     checkpoint_every: int = 500
 

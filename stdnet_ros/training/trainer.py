@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..model import STDNet, build_model
+from ..model import STDNet, build_model, load_weights
 from ..model.losses import STDNetLoss
 from ..model.network import ForwardAux
 from ..shipped import shipped_weights_path
@@ -57,6 +57,19 @@ def weights_path(config: TrainConfig) -> Path | None:
         model = config.model_config()
         return shipped_weights_path(config.preset, model.scale, model.directions)
     return Path(config.run.weights)
+
+
+def initialise_from(model: STDNet, path: str) -> None:
+    """Load another model's weights to fine-tune from. Scale and direction pattern may differ (neither changes a
+    tensor: the network works at HR/4 and a pass's weights do not depend on its direction); every other
+    architecture field must match."""
+    source = load_weights(path)
+    have, want = source.config.to_dict(), model.config.to_dict()
+    wrong = [f"{k}={have[k]!r} (this run: {want[k]!r})" for k in want
+             if k not in ("scale", "directions") and have[k] != want[k]]
+    if wrong:
+        raise ConfigError(f"run.init_weights {path}: another architecture: {', '.join(wrong)}")
+    model.load_state_dict(source.state_dict())
 
 
 def build_source(config: TrainConfig):
@@ -102,6 +115,9 @@ class Trainer:
         if last.is_file():
             self.step, self.run_state = load_checkpoint(last, self.model, self.loss, self.optimizer)
             self.print(f"resuming {last} at step {self.step}")
+        elif config.run.init_weights:
+            initialise_from(self.model, config.run.init_weights)
+            self.print(f"starting from the weights {config.run.init_weights}")
         self.ddp = DistributedDataParallel(self.module) if dist.enabled else self.module
         self.validator = Validator(config, model_config.scale, self.device)
         self.dataset = TrainClips(build_source(config), config.data.patch, model_config.scale,
