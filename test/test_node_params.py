@@ -184,3 +184,23 @@ def test_the_cloud_is_built_only_while_someone_subscribes(context, weights):
     assert node.stats.outputs == 2
     peer.destroy_node()
     node.destroy_node()
+
+
+def test_deactivation_publishes_the_frames_still_pending_in_delayed_mode(context, tmp_path):
+    weights = tiny_weights(tmp_path / "tiny-bidirectional.safetensors", mode="bidirectional")
+    node = make_node(context, weights=str(weights), device="cpu", mode="bidirectional", max_gap=100.0)
+    node.autostart()
+    published, publish = [], node.publish
+    node.publish = lambda out: (published.append(out.stamp_ns), publish(out))
+    node._on_camera_info(camera_info(40.0, 40.0, 31.5, 23.5, 64, 48), "rgb")
+    node._on_camera_info(camera_info(10.0, 10.0, 7.5, 5.5, 16, 12), "depth")
+    rng = np.random.default_rng(0)
+    stamps = [1_000_000_000 + k * 33_000_000 for k in range(6)]
+    for stamp in stamps:
+        node.process(*frame(stamp, rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+                            rng.uniform(1, 3, (12, 16)).astype(np.float32)))
+    assert published == stamps[:2]  # 4 frames wait for their future
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert published == stamps and node.stats.invalid_drops == 0
+    node.trigger_cleanup()
+    node.destroy_node()

@@ -190,7 +190,7 @@ class StdnetNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_inputs(self) -> None:
-        """Destroy the subscriptions, stop the inference thread and forget the stream."""
+        """Destroy the subscriptions, stop the inference thread and end the stream (nothing received is lost)."""
         for sub in self._inputs:
             self.destroy_subscription(sub)
         self._inputs = []
@@ -201,8 +201,20 @@ class StdnetNode(LifecycleNode):
         if self._sync is not None:
             self._retire(self._sync)
             self._sync = None
-        self._queue.clear()
         if self._pipeline is not None:
+            self._finish_stream()
+
+    def _finish_stream(self) -> None:
+        """Process the queued pair, then publish the frames still pending (delayed mode: the last ``delay``
+        frames, computed with the end-of-clip rule) and reset, as at the end of a recording."""
+        pair = self._queue.get(timeout=0)
+        if pair is not None:
+            self.process(*pair)
+        try:
+            for out in self._pipeline.flush():
+                self.publish(out)
+        except Exception as exc:  # e.g. the context is already shutting down: say so, leave a clean state
+            self.get_logger().error(f"pending frames not published at the end of the stream: {exc!r}")
             self._pipeline.reset()
 
     def _release(self) -> None:
