@@ -11,6 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from stdnet_ros.model import build_model, save_weights
 from stdnet_ros.training.config import load_config
 from stdnet_ros.training.distributed import Distributed
 from stdnet_ros.training.trainer import Trainer
@@ -41,10 +42,23 @@ dist.close()
 """
 
 
-def overrides(out_dir, batch_size):
+MODEL = dict(stages=1, channels=16, encoder_blocks=[1, 1], extract_blocks=1, recon_blocks=1, tdm_rcabs=1, reduction=4)
+
+
+@pytest.fixture(scope="module")
+def init_weights(tmp_path_factory):
+    """A fully random start: from scratch the head's last conv is zero, so the first steps move few weights, and
+    Adam's first step (lr x the sign of the gradient) turns float summation order into lr-sized differences."""
+    path = tmp_path_factory.mktemp("init") / "init.safetensors"
+    torch.manual_seed(0)
+    save_weights(build_model("stdnet", **MODEL), path)
+    return path
+
+
+def overrides(out_dir, batch_size, init_weights):
     return [f"run.out_dir={out_dir}", "run.log_every=1", "run.checkpoint_every=100", "validation.every=0",
-            "model.preset=stdnet", "model.stages=1", "model.channels=16", "model.encoder_blocks=[1, 1]",
-            "model.extract_blocks=1", "model.recon_blocks=1", "model.tdm_rcabs=1", "model.reduction=4",
+            f"run.init_weights={init_weights}", "model.preset=stdnet",
+            *(f"model.{k}={v}" for k, v in MODEL.items()),
             "data.patch=32", "data.width=64", "data.height=48", "data.sequences=4", "data.frames=4",
             f"optim.batch_size={batch_size}", f"optim.iterations={STEPS}", f"optim.lr={LR}"]
 
@@ -58,10 +72,10 @@ def torchrun(*args, cwd):
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory):
+def two_ranks(tmp_path_factory, init_weights):
     out = tmp_path_factory.mktemp("ddp")
     (out / "worker.py").write_text(WORKER)
-    torchrun(str(out / "worker.py"), str(out), json.dumps(overrides(out / "run", batch_size=1)), cwd=out)
+    torchrun(str(out / "worker.py"), str(out), json.dumps(overrides(out / "run", 1, init_weights)), cwd=out)
     ranks = []
     for r in range(2):
         with safe_open(str(out / f"rank{r}.safetensors"), framework="pt") as f:
@@ -69,13 +83,13 @@ def two_ranks(tmp_path_factory):
     return out, ranks
 
 
-def test_replicas_agree_and_ranks_see_different_clips(two_ranks):
+def test_replicas_agree_and_ranks_see_different_clips(two_ranks, init_weights):
     _, ((params0, seen0), (params1, seen1)) = two_ranks
     assert len(seen0) == len(seen1) == STEPS
     assert not {i for b in seen0 for i in b} & {i for b in seen1 for i in b}
     assert params0.keys() == params1.keys() and any(k.startswith("loss.") for k in params0)
     assert all(torch.equal(params0[k], params1[k]) for k in params0)
-    initial = Trainer(load_config(None, overrides(two_ranks[0] / "unused", 1)), Distributed(0, 1, torch.device("cpu")))
+    initial = Trainer(load_config(None, overrides(two_ranks[0] / "unused", 1, init_weights)), Distributed(0, 1, torch.device("cpu")))
     moved = [k for k, v in initial.module.state_dict().items() if not torch.equal(v, params0[k])]
     assert len(moved) > len(params0) // 2  # the replicas did train
 
@@ -85,9 +99,9 @@ def read_log(path):
         return list(csv.DictReader(f))
 
 
-def test_two_processes_follow_one_process_with_the_combined_batch(two_ranks, tmp_path):
+def test_two_processes_follow_one_process_with_the_combined_batch(two_ranks, tmp_path, init_weights):
     out, ((params0, _), _) = two_ranks
-    trainer = Trainer(load_config(None, overrides(tmp_path / "single", batch_size=2)),
+    trainer = Trainer(load_config(None, overrides(tmp_path / "single", 2, init_weights)),
                       Distributed(0, 1, torch.device("cpu")))
     trainer.run()
     two, one = read_log(out / "run" / "log.csv"), read_log(tmp_path / "single" / "log.csv")
@@ -102,9 +116,9 @@ def test_two_processes_follow_one_process_with_the_combined_batch(two_ranks, tmp
         torch.testing.assert_close(params0[key], value, rtol=0, atol=0.05 * LR, msg=key)
 
 
-def test_train_command_under_torchrun(tmp_path):
+def test_train_command_under_torchrun(tmp_path, init_weights):
     args = ["-m", "stdnet_ros.cli", "train", "--device", "cpu", "--weights-out", str(tmp_path / "w.safetensors")]
-    for item in overrides(tmp_path / "run", batch_size=1):
+    for item in overrides(tmp_path / "run", 1, init_weights):
         args += ["--set", item]
     torchrun(*args, cwd=tmp_path)
     with open(tmp_path / "run" / "log.csv", newline="") as f:

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -22,7 +23,7 @@ from stdnet_ros.training.clips import (DatasetClips, GeneratorClips, StepBatches
                                        flip_and_transpose, make_sample)
 from stdnet_ros.training.config import ConfigError, learning_rate, load_config
 from stdnet_ros.training.degradation_sampling import DegradationDistribution
-from stdnet_ros.training.trainer import initialise_from, weights_path
+from stdnet_ros.training.trainer import initialise_from, start_at_upsampled_lr, weights_path
 
 from conftest import TINY
 
@@ -302,3 +303,14 @@ def test_init_weights_fine_tunes_across_scale_and_direction_but_not_architecture
     assert cli.main(train_args(tmp_path / "other", "--set", "model.channels=8", "--set", "model.reduction=4",
                                "--set", f"run.init_weights={tmp_path / 'x8-bidir.safetensors'}")) == 2
     assert "another architecture" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_training_from_scratch_starts_at_the_upsampled_lr(stages):
+    model = build_model("stdnet", stages=stages, directions="causal", **TINY)
+    rgb, lr = torch.rand(1, 3, 3, 32, 32), torch.rand(1, 3, 1, 8, 8) * 3 + 0.5
+    with torch.no_grad():
+        base = F.interpolate(model.normalised_lr(lr[0]), scale_factor=4, mode="bilinear") * model.config.depth_scale_m
+        assert (model(lr, rgb)[0] - base).abs().max() > 0.1  # the default init: a random residual
+        start_at_upsampled_lr(model)
+        torch.testing.assert_close(model(lr, rgb)[0], base)
