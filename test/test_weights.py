@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import TINY, random_clip, tiny_model
-from stdnet_ros.model import WeightsError, build_model, load_weights, save_weights
+from stdnet_ros.model import WeightsError, build_model, load_weights, preset_config, save_weights
+from stdnet_ros.shipped import WEIGHTS_DIR, shipped_weights_path
 
 
 def test_round_trip_rebuilds_the_same_model(tmp_path):
@@ -77,3 +78,16 @@ def test_tensors_that_do_not_match_the_config(tmp_path):
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(WeightsError, match=r"does not match its config: missing tensor stages\.0\.head\.0\.bias.*shape"):
         load_weights(path)
+
+
+@pytest.mark.parametrize("scale", [4, 8])
+@pytest.mark.parametrize("mode", ["causal", "bidirectional"])
+def test_shipped_weights_load_as_named_and_give_finite_depth(scale, mode):
+    path = shipped_weights_path("stdnet-lite", scale, mode)
+    model = load_weights(path, scale=scale, directions=mode)
+    assert model.preset == "stdnet-lite" and model.config == preset_config("stdnet-lite", scale=scale, directions=mode)
+    assert path.name in (WEIGHTS_DIR / "README.md").read_text()  # the model card covers it
+    rgb, lr = random_clip(frames=5, height=32, width=32, scale=scale)
+    with torch.no_grad():
+        depth = model(lr, rgb)
+    assert torch.isfinite(depth).all() and depth.shape == (1, 5, 1, 32, 32)
