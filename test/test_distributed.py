@@ -89,7 +89,8 @@ def test_replicas_agree_and_ranks_see_different_clips(two_ranks, init_weights):
     assert not {i for b in seen0 for i in b} & {i for b in seen1 for i in b}
     assert params0.keys() == params1.keys() and any(k.startswith("loss.") for k in params0)
     assert all(torch.equal(params0[k], params1[k]) for k in params0)
-    initial = Trainer(load_config(None, overrides(two_ranks[0] / "unused", 1, init_weights)), Distributed(0, 1, torch.device("cpu")))
+    initial = Trainer(load_config(None, overrides(two_ranks[0] / "unused", 1, init_weights)),
+                      Distributed(0, 1, torch.device("cpu")))
     moved = [k for k, v in initial.module.state_dict().items() if not torch.equal(v, params0[k])]
     assert len(moved) > len(params0) // 2  # the replicas did train
 
