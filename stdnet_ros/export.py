@@ -1,5 +1,5 @@
 """ONNX export of the causal per-frame streaming step: cached features of the two previous frames in, the depth
-of the new frame and the updated cache out. Deformable convolutions become ONNX DeformConv (opset 19).
+of the new frame and the updated cache out. Deformable convolutions are grid samples and a 1x1 convolution (ONNX GridSample, opset >= 16).
 
 The exported graph is the causal StreamingEngine step as a pure function, so a C++/TensorRT runtime only has to
 keep the cache tensors between calls. The neighbour rule of a causal pass (sum over the previous frames that exist,
@@ -15,7 +15,7 @@ from .invalid_depth import mask_unsupported, valid_mask
 from .model.config import NEIGHBOUR_OFFSETS
 from .model.network import STDNet
 
-OPSET = 19  # the first opset with DeformConv
+OPSET = 19  # GridSample needs >= 16; kept at 19
 HISTORY = max(NEIGHBOUR_OFFSETS)  # a causal pass reads frames t-1 and t-2
 
 
@@ -41,7 +41,8 @@ class CausalStep(nn.Module):
 
     def forward(self, rgb, lr_depth, history_valid, *cache):
         model = self.model
-        lq4 = model.normalised_lr(lr_depth)
+        lq4, scale_m = model.normalised_lr(lr_depth)
+        base = model.residual_base(lq4, rgb)
         v1, v2 = history_valid[0], history_valid[1]
         cache = iter(cache)
         new_cache, recs = [], []
@@ -66,8 +67,8 @@ class CausalStep(nn.Module):
                     hist = [next(cache) for _ in range(HISTORY)]
                     new_cache += [out, *hist[:-1]]
                     feats = [out, *hist]
-            recs.append(stage.reconstruct(enc.anchor, outs, lq4))
-        depth = mask_unsupported(model.fuse(recs) * model.config.depth_scale_m, valid_mask(lr_depth),
+            recs.append(stage.reconstruct(enc.anchor, outs, base))
+        depth = mask_unsupported(model.fuse(recs) * scale_m, valid_mask(lr_depth),
                                  model.config.scale)
         return (depth, *new_cache)
 

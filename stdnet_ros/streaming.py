@@ -82,7 +82,7 @@ class StreamingEngine:
         """Forget the stream (pending frames are dropped; use flush() first to keep them)."""
         self._caches = [_StageCache(len(s.passes)) for s in self.model.stages]
         self._recs: list[dict] = [{} for _ in self.model.stages]  # reconstructed, waiting for the last stage
-        self._lq4, self._lr_valid, self._stamps = {}, {}, {}
+        self._lq4, self._bases, self._scales, self._lr_valid, self._stamps = {}, {}, {}, {}, {}
         self._next = 0
         self._last_stamp = None
         self._hr_shape = None
@@ -98,7 +98,8 @@ class StreamingEngine:
         index = self._next
         self._next += 1
         with self._inference_context():
-            self._lq4[index] = self.model.normalised_lr(lr_t)
+            self._lq4[index], self._scales[index] = self.model.normalised_lr(lr_t)
+            self._bases[index] = self.model.residual_base(self._lq4[index], rgb_t)
             self._lr_valid[index] = valid_mask(lr_t)
             self._stamps[index] = stamp
             out += self._run({index: (rgb_t, None)}, flushing=False)
@@ -118,7 +119,8 @@ class StreamingEngine:
 
     def cached_tensors(self) -> int:
         """Number of cached per-frame feature tensors (bounded by the receptive field)."""
-        return sum(c.cached_tensors() for c in self._caches) + sum(len(r) for r in self._recs) + len(self._lq4)
+        per_frame = len(self._lq4) + len(self._bases)
+        return sum(c.cached_tensors() for c in self._caches) + sum(len(r) for r in self._recs) + per_frame
 
     # --- internals ---
     def _is_discontinuity(self, stamp: float, hr_shape) -> bool:
@@ -183,7 +185,7 @@ class StreamingEngine:
                 cache.done[p] = frames[-1]
             prev, avail = cache.passes[p], cache.done[p]
         new = {
-            i: stage.reconstruct(cache.anchors[i], [store[i] for store in cache.passes], self._lq4[i])
+            i: stage.reconstruct(cache.anchors[i], [store[i] for store in cache.passes], self._bases[i])
             for i in range(cache.reconstructed + 1, avail + 1)
         }
         cache.reconstructed = avail
@@ -192,7 +194,7 @@ class StreamingEngine:
 
     def _finalise(self, i: int) -> tuple[float, np.ndarray]:
         fused = self.model.fuse([recs.pop(i) for recs in self._recs])
-        depth = mask_unsupported(fused.float() * self.model.config.depth_scale_m, self._lr_valid.pop(i), self.scale)
-        del self._lq4[i]
+        depth = mask_unsupported(fused.float() * self._scales.pop(i), self._lr_valid.pop(i), self.scale)
+        del self._lq4[i], self._bases[i]
         return self._stamps.pop(i), depth[0, 0].cpu().numpy()
 

@@ -46,7 +46,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from .training.distributed import setup
-    from .training.trainer import Trainer
+    from .training.trainer import Trainer, TrainingDiverged
 
     try:
         config = load_config(args.config, overrides(args))
@@ -60,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, DatasetError, CheckpointError, WeightsError) as err:
         print(f"stdnet train: error: {err}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:
+        print(f"stdnet train: diverged: {err}", file=sys.stderr)
+        return 3
     if not done:
         print("stdnet train: stopped early; run the same command again to continue", file=sys.stderr)
     return 0

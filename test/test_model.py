@@ -36,7 +36,7 @@ def test_receptive_field_follows_the_config():
 @pytest.mark.parametrize("stages", [1, 2])
 def test_gradient_reaches_every_parameter(stages):
     model = build_model("stdnet", stages=stages, **TINY).train()
-    loss_fn = STDNetLoss(model.config.channels, model.config.depth_scale_m)
+    loss_fn = STDNetLoss(model.config.channels)
     params = list(model.parameters()) + list(loss_fn.parameters())
     rgb, lr = random_clip(frames=5, height=32, width=32)
     gt = torch.nn.functional.interpolate(lr.flatten(0, 1), scale_factor=4).unflatten(0, (1, 5))
@@ -56,7 +56,7 @@ def test_gradient_reaches_every_parameter(stages):
 def test_tiny_model_overfits_a_tiny_clip():
     torch.manual_seed(0)
     model = build_model("stdnet-lite", channels=16, encoder_blocks=(1, 1), extract_blocks=1, recon_blocks=1).train()
-    loss_fn = STDNetLoss(model.config.channels, model.config.depth_scale_m)
+    loss_fn = STDNetLoss(model.config.channels)
     t, h, w = 3, 32, 32
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     gt = torch.stack([2.0 + 1.0 * ((xx + 3 * k) % 16 < 8) + 0.02 * yy for k in range(t)])[None, :, None].float()
@@ -76,7 +76,7 @@ def test_tiny_model_overfits_a_tiny_clip():
 
 def test_loss_ignores_invalid_ground_truth():
     model = build_model("stdnet", **TINY)
-    loss_fn = STDNetLoss(model.config.channels, model.config.depth_scale_m)
+    loss_fn = STDNetLoss(model.config.channels)
     rgb, lr = random_clip(frames=3, height=32, width=32)
     gt = torch.nn.functional.interpolate(lr.flatten(0, 1), scale_factor=4).unflatten(0, (1, 3))
     pred, aux = model(lr, rgb, return_aux=True)
@@ -133,3 +133,41 @@ def test_bad_config_names_the_field(override, field):
         STDNetConfig(**override)
     with pytest.raises(ValueError, match="unknown STDNetConfig fields"):
         build_model("stdnet", colour="red")
+
+
+def input_dependence(model, modules: dict, frames=3, size=64) -> dict:
+    """Per module: std of (features for input a - features for input b) / RMS of the features for a."""
+    feats = {name: [] for name in modules}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: feats[name].append(out.detach()))
+             for name, m in modules.items()]
+    s = model.config.scale
+    with torch.no_grad():
+        for seed in (1, 2):
+            g = torch.Generator().manual_seed(seed)
+            rgb = torch.rand(1, frames, 3, size, size, generator=g)
+            lr = torch.rand(1, frames, 1, size // s, size // s, generator=g) * 3 + 0.5
+            model(lr, rgb)
+    for h in hooks:
+        h.remove()
+    return {name: ((v[0] - v[1]).std() / v[0].pow(2).mean().sqrt()).item() for name, v in feats.items()}
+
+
+@pytest.mark.parametrize("preset", ["stdnet-lite", "stdnet"])
+def test_fresh_model_carries_its_input_to_the_output(preset):
+    # PyTorch's default init gave 0.004 (trunk) and 0.0004 (head's penultimate layer) for stdnet-lite.
+    torch.manual_seed(0)
+    model = build_model(preset, directions="causal").eval()
+    last = model.stages[-1]
+    ratios = input_dependence(model, {"trunk": last.trunk, "head": last.head[-2]})
+    assert min(ratios.values()) >= 0.1, ratios
+
+
+@pytest.mark.parametrize("directions, stages, base", [("causal", 2, "bilinear"), ("bidirectional", 2, "guided"),
+                                                      ("bidirectional", 1, "bilinear")])
+@pytest.mark.parametrize("k", [0.1, 3.0])
+def test_output_scales_with_the_depth(directions, stages, base, k):
+    model = build_model("stdnet", directions=directions, stages=stages, residual_base=base, **TINY).eval()
+    rgb, lr = random_clip(frames=6)
+    lr[0, 2, 0, :3, :3] = 0.0  # invalid pixels are filled from the valid ones, in the same units
+    with torch.no_grad():
+        torch.testing.assert_close(model(lr * k, rgb), model(lr, rgb) * k, rtol=1e-4, atol=1e-5 * k)

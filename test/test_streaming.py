@@ -148,3 +148,25 @@ def test_bad_engine_options():
         StreamingEngine(model, device="cpu", precision="bf16")
     with pytest.raises(ValueError, match="max_gap"):
         StreamingEngine(model, device="cpu", max_gap=0)
+
+
+@pytest.mark.parametrize("directions", ["causal", "bidirectional"])
+def test_streamed_output_scales_with_the_depth(directions):
+    model = tiny_model(directions, stages=1)
+    rgb, lr = random_clip(frames=7)
+    outputs = {}
+    for k in (1.0, 0.1, 3.0):
+        engine = StreamingEngine(model, device="cpu")
+        got, _ = stream(engine, rgb, lr * k)
+        outputs[k] = np.stack([d for _, d in got + engine.flush()])
+    for k in (0.1, 3.0):
+        np.testing.assert_allclose(outputs[k], outputs[1.0] * k, rtol=1e-4, atol=1e-5 * k)
+
+
+def test_an_all_invalid_frame_mid_stream_is_all_nan_and_its_neighbours_are_not():
+    engine = StreamingEngine(tiny_model("causal", 1), device="cpu")
+    rgb, lr = random_clip(frames=3)
+    lr[0, 1] = 0.0  # a 16UC1 frame of zeros: no valid pixel, so no scale and no depth
+    outputs, _ = stream(engine, rgb, lr)
+    assert [np.isnan(d).all() for _, d in outputs] == [False, True, False]
+    assert all(np.isfinite(d).all() for i, (_, d) in enumerate(outputs) if i != 1)

@@ -201,7 +201,7 @@ def test_config_base_overrides_and_errors(tmp_path):
 def tiny_training_parts(seed=0):
     torch.manual_seed(seed)
     model = build_model("stdnet", stages=1, **TINY)
-    loss = STDNetLoss(model.config.channels, model.config.depth_scale_m)
+    loss = STDNetLoss(model.config.channels)
     optimizer = torch.optim.Adam(list(model.parameters()) + list(loss.parameters()), lr=1e-3)
     return model, loss, optimizer
 
@@ -267,7 +267,7 @@ def test_train_resumes_exactly_in_chunks(tmp_path, capsys):
     assert train_rows["whole"] == train_rows["chunked"] and len(train_rows["whole"]) == 4
     assert [float(r[2]) for r in train_rows["whole"]] == [1e-4, 1e-4, 1e-4, 2e-5]  # milestone at step 3
     val_rows = [r for r in rows["whole"] if r["val_rmse_cm"]]
-    assert [r["step"] for r in val_rows] == ["2", "4"] and all(float(r["val_rmse_cm"]) > 0 for r in val_rows)
+    assert [r["step"] for r in val_rows] == ["0", "2", "4"] and all(float(r["val_rmse_cm"]) > 0 for r in val_rows)
     a, b = load_file(str(whole / "final.safetensors")), load_file(str(chunked / "final.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not any(k.startswith(("loss/", "optim/")) for k in a)  # weights only: no loss, no optimizer state
@@ -310,7 +310,26 @@ def test_training_from_scratch_starts_at_the_upsampled_lr(stages):
     model = build_model("stdnet", stages=stages, directions="causal", **TINY)
     rgb, lr = torch.rand(1, 3, 3, 32, 32), torch.rand(1, 3, 1, 8, 8) * 3 + 0.5
     with torch.no_grad():
-        base = F.interpolate(model.normalised_lr(lr[0]), scale_factor=4, mode="bilinear") * model.config.depth_scale_m
-        assert (model(lr, rgb)[0] - base).abs().max() > 0.1  # the default init: a random residual
+        lq4, scale_m = model.normalised_lr(lr[0])
+        base = F.interpolate(lq4, scale_factor=4, mode="bilinear") * scale_m
+        assert (model(lr, rgb)[0] - base).abs().max() > 1e-3  # the default init: a small random residual
         start_at_upsampled_lr(model)
         torch.testing.assert_close(model(lr, rgb)[0], base)
+
+
+def test_a_diverging_run_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    # lr 1e30: the first update blows the weights up, so the second step's loss is not finite.
+    code = cli.main(train_args(out, "--set", "optim.lr=1e30", "--set", "run.checkpoint_every=1",
+                               "--set", "validation.every=0"))
+    err = capsys.readouterr().err
+    assert code == 3 and "diverged: step 2: non-finite loss" in err and "last.safetensors" in err
+    with safe_open(str(out / "last.safetensors"), framework="pt") as f:
+        assert f.metadata()["step"] == "1"
+        assert all(torch.isfinite(f.get_tensor(k)).all() for k in f.keys() if k.startswith("model/"))
+
+
+def test_warm_up_then_step_decay():
+    config = load_config(None, ["optim.lr=1e-3", "optim.warmup=4", "optim.milestones=[10]", "optim.gamma=0.5"])
+    assert [learning_rate(config.optim, s) for s in (0, 1, 3, 9, 10)] == pytest.approx(
+        [2.5e-4, 5e-4, 1e-3, 1e-3, 5e-4])

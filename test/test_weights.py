@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import TINY, random_clip, tiny_model
+from stdnet_ros.model.normalisation import NORMALISATION
 from stdnet_ros.model import WeightsError, build_model, load_weights, preset_config, save_weights
 from stdnet_ros.shipped import WEIGHTS_DIR, shipped_weights_path
 
@@ -58,10 +59,21 @@ def test_safetensors_without_our_metadata(tmp_path):
 
 def test_bad_config_in_metadata(tmp_path):
     path = tmp_path / "w.safetensors"
-    meta = {"format": "stdnet_ros/weights/v1", "preset": "stdnet", "config": json.dumps({"scale": 5})}
+    meta = {"format": "stdnet_ros/weights/v1", "preset": "stdnet", "config": json.dumps({"scale": 5}),
+            "normalisation": NORMALISATION}
     save_file({"x": torch.zeros(2)}, str(path), metadata=meta)
     with pytest.raises(WeightsError, match="bad model config.*scale must be one of"):
         load_weights(path)
+
+
+def test_weights_made_under_another_depth_normalisation_are_refused(tmp_path):
+    path = tmp_path / "w.safetensors"
+    config = {k: v for k, v in build_model("stdnet", **TINY).config.to_dict().items()}
+    for extra in ({}, {"normalisation": "fixed-30m"}):  # the files before frame scales carry no rule at all
+        meta = {"format": "stdnet_ros/weights/v1", "preset": "stdnet", "config": json.dumps(config), **extra}
+        save_file({"x": torch.zeros(2)}, str(path), metadata=meta)
+        with pytest.raises(WeightsError, match=f"depth normalisation .*this code uses '{NORMALISATION}'"):
+            load_weights(path)
 
 
 def test_tensors_that_do_not_match_the_config(tmp_path):

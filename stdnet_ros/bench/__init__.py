@@ -7,6 +7,7 @@ TARGET_MODULES = {
     "latency": "stdnet_ros.bench.latency_bench",
     "profile": "stdnet_ros.bench.profile_bench",
     "node": "stdnet_ros.bench.node_bench",
+    "train": "stdnet_ros.bench.train_bench",
 }
 
 

@@ -1,5 +1,6 @@
 """``stdnet bench model``: offline whole-clip vs streaming per-frame cost of the network in both modes, and the
-memory of a long stream (peak at frame 50 vs frame N). Inputs are random: the cost does not depend on content."""
+memory of a long stream (peak at frame 50 vs frame N), with each deformable-conv implementation (model/deform.py)
+in one run, and their ratio. Inputs are random: the cost does not depend on content."""
 import statistics
 import time
 from pathlib import Path
@@ -8,6 +9,8 @@ import numpy as np
 import torch
 
 from ..model import build_model
+from ..model.deform import DEFORM_IMPLEMENTATIONS
+from ..model.difference_modules import use_deform
 from ..streaming import StreamingEngine, resolve_device
 from . import record
 
@@ -80,23 +83,30 @@ def streaming_run(model, device, args) -> dict:
 
 def run(args) -> int:
     device = resolve_device(args.device)
-    modes = {}
-    for directions in ("causal", "bidirectional"):
-        torch.manual_seed(0)
-        model = build_model(args.preset, scale=args.scale, directions=directions).to(device).eval()
-        offline = offline_ms_per_frame(model, device, args)
-        stream = streaming_run(model, device, args)
-        stream["offline_ms_per_frame"] = offline
-        stream["streaming_over_offline"] = stream["ms_per_frame_median"] / offline
-        modes[directions] = stream
-        mem = stream["memory"]
-        print(f"{args.preset} {directions:13s} delay {stream['delay_frames']} | offline {offline:8.1f} ms/frame | "
-              f"streaming median {stream['ms_per_frame_median']:8.1f} p95 {stream['ms_per_frame_p95']:8.1f} ms "
-              f"({stream['streaming_over_offline']:.2f}x) | memory frame 50 {mem.get('frame_50')} "
-              f"frame {args.frames} {mem.get(f'frame_{args.frames}')}")
+    results = {}
+    for deform in DEFORM_IMPLEMENTATIONS:
+        modes = results[deform] = {}
+        for directions in ("causal", "bidirectional"):
+            torch.manual_seed(0)
+            model = build_model(args.preset, scale=args.scale, directions=directions).to(device).eval()
+            use_deform(model, deform)
+            offline = offline_ms_per_frame(model, device, args)
+            stream = streaming_run(model, device, args)
+            stream["offline_ms_per_frame"] = offline
+            stream["streaming_over_offline"] = stream["ms_per_frame_median"] / offline
+            modes[directions] = stream
+            mem = stream["memory"]
+            print(f"{args.preset} {directions:13s} deform {deform:11s} delay {stream['delay_frames']} | offline "
+                  f"{offline:8.1f} ms/frame | streaming median {stream['ms_per_frame_median']:8.1f} p95 "
+                  f"{stream['ms_per_frame_p95']:8.1f} ms ({stream['streaming_over_offline']:.2f}x) | memory frame 50 "
+                  f"{mem.get('frame_50')} frame {args.frames} {mem.get(f'frame_{args.frames}')}")
+    ratios = {d: results["grid_sample"][d]["ms_per_frame_median"] / results["torchvision"][d]["ms_per_frame_median"]
+              for d in ("causal", "bidirectional")}
+    print("streaming grid_sample / torchvision: " + ", ".join(f"{d} {r:.2f}x" for d, r in ratios.items()))
     path = record.write("model", device, {
         "preset": args.preset, "height": args.height, "width": args.width, "scale": args.scale,
-        "frames": args.frames, "offline_frames": args.offline_frames, "precision": args.precision, "modes": modes,
+        "frames": args.frames, "offline_frames": args.offline_frames, "precision": args.precision,
+        "deform": results, "streaming_grid_sample_over_torchvision": ratios,
     }, args.out)
     print(f"wrote {path}")
     return 0

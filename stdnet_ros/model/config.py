@@ -1,6 +1,8 @@
 """STDNet configuration: one frozen dataclass, the direction patterns and the named presets."""
 from dataclasses import asdict, dataclass, fields, replace
 
+from .residual_base import BASES
+
 # Pass order per stage. "bidirectional" is the official model (BasicVSR++ naming: backward_1, forward_1,
 # backward_2, forward_2); "causal" makes every pass read only the current and past frames.
 DIRECTION_PATTERNS = {
@@ -14,7 +16,7 @@ NEIGHBOUR_OFFSETS = (1, 2)
 
 @dataclass(frozen=True)
 class STDNetConfig:
-    """Architecture and normalisation of one STDNet model (model_spec.md §1)."""
+    """Architecture of one STDNet model (model_spec.md §1); depth units: normalisation.py."""
 
     scale: int = 4  # LR -> HR factor; the network itself always works at HR/4
     channels: int = 64
@@ -26,7 +28,7 @@ class STDNetConfig:
     tdm_rcabs: int = 2  # RCABs in each TDM fusion group
     sdm_rcabs: int = 1  # RCABs in the SDM kernel generator and fusion groups
     reduction: int = 16  # channel-attention reduction
-    depth_scale_m: float = 30.0  # metres; depth inside the network is depth_m / depth_scale_m
+    residual_base: str = "bilinear"  # a key of residual_base.BASES: what the output is a residual over
 
     def __post_init__(self):
         object.__setattr__(self, "encoder_blocks", tuple(int(b) for b in self.encoder_blocks))
@@ -38,7 +40,7 @@ class STDNetConfig:
             (self.channels > 0 and self.channels % self.reduction == 0,
              f"channels must be a positive multiple of reduction={self.reduction}, got {self.channels}"),
             (len(self.encoder_blocks) == 2, f"encoder_blocks must have 2 entries, got {self.encoder_blocks}"),
-            (self.depth_scale_m > 0, f"depth_scale_m must be > 0 metres, got {self.depth_scale_m}"),
+            (self.residual_base in BASES, f"residual_base must be one of {BASES}, got {self.residual_base!r}"),
         ]
         for ok, message in checks:
             if not ok:

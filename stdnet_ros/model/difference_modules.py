@@ -2,14 +2,12 @@
 
 All tensors are feature maps (B, C, h, w) at HR/4.
 """
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import deform_conv2d
 
-from .blocks import LRELU_SLOPE, ResidualGroup, conv1x1, conv3x3, lrelu
+from .blocks import LRELU_SLOPE, ResidualGroup, conv1x1, conv3x3, kaiming, lrelu
+from .deform import DEFORM_IMPLEMENTATIONS
 
 KERNEL_TAPS = 9  # 3x3 dynamic filter / deformable kernel
 
@@ -65,11 +63,14 @@ class TemporalDifferenceModule(nn.Module):
         self.offset_mask = conv3x3(channels, 3 * KERNEL_TAPS)
         nn.init.zeros_(self.offset_mask.weight)
         nn.init.zeros_(self.offset_mask.bias)
-        bound = 1.0 / math.sqrt(channels * KERNEL_TAPS)
-        self.dcn_weight = nn.Parameter(torch.empty(channels, channels, 3, 3).uniform_(-bound, bound))
+        self.dcn_weight = nn.Parameter(torch.empty(channels, channels, 3, 3))
+        nn.init.kaiming_normal_(self.dcn_weight, a=LRELU_SLOPE, mode="fan_in", nonlinearity="leaky_relu")
         self.dcn_bias = nn.Parameter(torch.zeros(channels))
+        self.deform = "grid_sample"  # a key of DEFORM_IMPLEMENTATIONS (the bench compares them)
         self.depth_conv = conv3x3(channels, channels)
-        self.fuse = nn.Sequential(ResidualGroup(3 * channels, num_rcabs, reduction), conv1x1(3 * channels, channels))
+        # A pass sums the TDM outputs of two neighbours: each starts at half gain, so a pass keeps the magnitude.
+        self.fuse = nn.Sequential(ResidualGroup(3 * channels, num_rcabs, reduction),
+                                  kaiming(conv1x1(3 * channels, channels), 0.5))
 
     def forward(self, current, neighbour, difference, neighbour_guide, current_weight) -> torch.Tensor:
         """current, neighbour: features of frames t and n; difference: |F0_n - F0_t|; neighbour_guide: guide
@@ -78,10 +79,19 @@ class TemporalDifferenceModule(nn.Module):
         offset = om[:, : 2 * KERNEL_TAPS]
         mask = torch.sigmoid(om[:, 2 * KERNEL_TAPS:])
         # The same offsets, mask and weights sample the neighbour's depth and guide features: one batched call.
-        sampled = deform_conv2d(
-            torch.cat([neighbour, neighbour_guide], 0), offset.repeat(2, 1, 1, 1), self.dcn_weight, self.dcn_bias,
-            padding=1, mask=mask.repeat(2, 1, 1, 1),
+        sampled = DEFORM_IMPLEMENTATIONS[self.deform](
+            torch.cat([neighbour, neighbour_guide], 0), offset.repeat(2, 1, 1, 1), mask.repeat(2, 1, 1, 1),
+            self.dcn_weight, self.dcn_bias,
         )
         depth_aligned, guide_aligned = sampled.chunk(2, 0)
         depth_branch = self.depth_conv(F.leaky_relu(depth_aligned, LRELU_SLOPE))
         return self.fuse(torch.cat([current, depth_branch, current_weight * guide_aligned], 1))
+
+
+def use_deform(model: nn.Module, name: str) -> None:
+    """Make every TDM of ``model`` run the deformable-conv implementation ``name`` (a key of DEFORM_IMPLEMENTATIONS)."""
+    if name not in DEFORM_IMPLEMENTATIONS:
+        raise ValueError(f"deform: expected one of {sorted(DEFORM_IMPLEMENTATIONS)}, got {name!r}")
+    for module in model.modules():
+        if isinstance(module, TemporalDifferenceModule):
+            module.deform = name

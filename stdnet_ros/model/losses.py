@@ -1,7 +1,9 @@
 """Training loss: Charbonnier reconstruction plus the difference regularisation (model_spec.md §2).
 
-L = L_rec + beta * (alpha1 * L_sd + alpha2 * L_td), alpha1 = alpha2 = 0.5, beta = 0.01, all on depth normalised
-by the model's depth_scale_m. Pixels whose ground truth is invalid (0, NaN, inf) are left out of every term.
+L = L_rec + beta * (alpha1 * L_sd + alpha2 * L_td), alpha1 = alpha2 = 0.5, beta = 0.01, all on depth divided by
+each frame's scale (normalisation.py, carried in ForwardAux.scale_m). Pixels whose ground truth is invalid (0, NaN,
+inf) are left out of every term. L_rec is the paper's Charbonnier or an MSE (RECONSTRUCTIONS): the product is
+judged by RMSE, which the error at depth edges dominates; an L1-type loss fits the many smooth pixels first.
 """
 import torch
 import torch.nn.functional as F
@@ -11,6 +13,7 @@ from ..invalid_depth import valid_mask
 from .network import ForwardAux
 
 CHARBONNIER_EPS = 1e-12
+RECONSTRUCTIONS = ("charbonnier", "mse")
 SD_STAGE_WEIGHT = 0.2  # the official code weighs each stage's L_sd by 0.2
 
 
@@ -41,22 +44,27 @@ class STDNetLoss(nn.Module):
     L_td asks Up(phi_t) to match |D_GT,t+1 - D_GT,t| and Up(phi-hat_t) to match |D_GT,t+2 - D_GT,t| (L1).
     """
 
-    def __init__(self, channels: int, depth_scale_m: float, alpha_sd: float = 0.5, alpha_td: float = 0.5,
-                 beta: float = 0.01):
+    def __init__(self, channels: int, reconstruction: str = "charbonnier", alpha_sd: float = 0.5,
+                 alpha_td: float = 0.5, beta: float = 0.01):
         super().__init__()
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"reconstruction: expected one of {RECONSTRUCTIONS}, got {reconstruction!r}")
         self.sigma_proj = DifferenceProjection(channels)
         self.phi_proj = DifferenceProjection(channels)
         self.phi_hat_proj = DifferenceProjection(channels)
-        self.depth_scale_m = depth_scale_m
+        self.reconstruction = reconstruction
         self.alpha_sd, self.alpha_td, self.beta = alpha_sd, alpha_td, beta
 
     def forward(self, pred_m: torch.Tensor, gt_m: torch.Tensor, aux: ForwardAux) -> dict[str, torch.Tensor]:
         """pred_m, gt_m (N, T, 1, H, W) metres; returns the total and each term."""
         valid = valid_mask(gt_m).to(pred_m.dtype)
-        gt = torch.where(valid > 0, gt_m, torch.zeros_like(gt_m)) / self.depth_scale_m
-        pred = pred_m / self.depth_scale_m
+        gt = torch.where(valid > 0, gt_m, torch.zeros_like(gt_m)) / aux.scale_m
+        pred = pred_m / aux.scale_m
         err = (pred - gt).abs()
-        rec = masked_mean(torch.sqrt((pred - gt) ** 2 + CHARBONNIER_EPS), valid)
+        if self.reconstruction == "mse":
+            rec = masked_mean(err ** 2, valid)
+        else:
+            rec = masked_mean(torch.sqrt(err ** 2 + CHARBONNIER_EPS), valid)
         sd = sum(SD_STAGE_WEIGHT * self._spatial_term(s, err, valid) for s in aux.sigmas)
         td = sum(self._temporal_term(a, gt, valid) for a in aux.anchors)
         total = rec + self.beta * (self.alpha_sd * sd + self.alpha_td * td)

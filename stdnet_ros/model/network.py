@@ -1,6 +1,6 @@
 """STDNet: two-stage (hourglass) video depth super-resolution, as the official code builds it.
 
-Callers pass and receive metres; inside, depth is divided by ``config.depth_scale_m``.
+Callers pass and receive metres; inside, each frame's depth is divided by its own scale (normalisation.py).
 """
 from dataclasses import dataclass
 
@@ -9,6 +9,8 @@ from torch import nn
 
 from ..invalid_depth import fill_invalid
 from .config import STDNetConfig, preset_config
+from .normalisation import frame_scale
+from .residual_base import residual_base
 from .stage import Encoded, Reconstructed, Stage
 
 
@@ -18,6 +20,7 @@ class ForwardAux:
 
     sigmas: list[torch.Tensor]  # spatial differences
     anchors: list[torch.Tensor]  # post-extraction features; temporal differences are |a_{t+k} - a_t|
+    scale_m: torch.Tensor  # (N, T, 1, 1, 1) each frame's depth scale in metres (the loss works in these units)
 
 
 class STDNet(nn.Module):
@@ -31,11 +34,17 @@ class STDNet(nn.Module):
             self.stages.append(Stage(config, guide_channels=2, extra_channels=config.channels, with_confidence=True))
 
     # --- per-frame pieces, shared with the streaming engine (B = a batch of frames) ---
-    def normalised_lr(self, lr_depth_m: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H/s, W/s) metres, invalid anywhere -> (B, 1, H/4, W/4) filled, normalised, nearest-repeated."""
+    def normalised_lr(self, lr_depth_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 1, H/s, W/s) metres, invalid anywhere -> lq4 (B, 1, H/4, W/4) filled, divided by the frame's scale,
+        nearest-repeated; and that scale (B, 1, 1, 1) in metres."""
         repeat = self.config.scale // 4
-        lq = fill_invalid(lr_depth_m) / self.config.depth_scale_m
-        return lq.repeat_interleave(repeat, -2).repeat_interleave(repeat, -1)
+        scale_m = frame_scale(lr_depth_m)
+        lq = fill_invalid(lr_depth_m) / scale_m
+        return lq.repeat_interleave(repeat, -2).repeat_interleave(repeat, -1), scale_m
+
+    def residual_base(self, lq4: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) normalised depth every stage's output is a residual over (config.residual_base)."""
+        return residual_base(self.config.residual_base, lq4, rgb)
 
     @staticmethod
     def next_stage_guide(rec: Reconstructed) -> torch.Tensor:
@@ -66,22 +75,25 @@ class STDNet(nn.Module):
         -> (N, T, 1, H, W) metres; with return_aux also the ForwardAux of the training losses."""
         self.check_inputs(lr_depth_m, rgb)
         n, t = lr_depth_m.shape[:2]
-        lq4 = self.normalised_lr(lr_depth_m.flatten(0, 1)).unflatten(0, (n, t))
+        lq4, scale_m = self.normalised_lr(lr_depth_m.flatten(0, 1))
+        base = self.residual_base(lq4, rgb.flatten(0, 1))
+        lq4 = lq4.unflatten(0, (n, t))
         recs, encs = [], []
         for stage in self.stages:
             if recs:
                 guide = self.next_stage_guide(recs[-1]).unflatten(0, (n, t))
-                rec, enc = stage.forward_clip(guide, lq4, recs[-1].feature.unflatten(0, (n, t)))
+                rec, enc = stage.forward_clip(guide, lq4, base, recs[-1].feature.unflatten(0, (n, t)))
             else:
-                rec, enc = stage.forward_clip(rgb, lq4, None)
+                rec, enc = stage.forward_clip(rgb, lq4, base, None)
             recs.append(rec)
             encs.append(enc)
-        depth_m = (self.fuse(recs) * self.config.depth_scale_m).unflatten(0, (n, t))
+        depth_m = (self.fuse(recs) * scale_m).unflatten(0, (n, t))
         if not return_aux:
             return depth_m
         return depth_m, ForwardAux(
             sigmas=[e.sigma.unflatten(0, (n, t)) for e in encs],
             anchors=[e.anchor.unflatten(0, (n, t)) for e in encs],
+            scale_m=scale_m.unflatten(0, (n, t)),
         )
 
 

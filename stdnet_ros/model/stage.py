@@ -3,7 +3,6 @@ reconstruction head. Shapes: HR (H, W); features at HR/4 (h, w) = (H/4, W/4); B 
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .blocks import encoder, residual_blocks, upsample_head
@@ -47,9 +46,10 @@ class Stage(nn.Module):
         self.head = upsample_head(c, 2 if with_confidence else 1)
 
     def encode(self, guide: torch.Tensor, lq4: torch.Tensor, extra: torch.Tensor | None = None) -> Encoded:
-        """guide (B, g, H, W), lq4 (B, 1, h, w) normalised depth, extra (B, C, h, w) previous-stage features."""
+        """guide (B, g, H, W), lq4 (B, 1, h, w) normalised depth, extra (B, C, h, w) previous-stage features.
+        The depth encoder sees lq4 - 1: the frame's median depth at 0 (normalisation.py)."""
         guide_feat = self.guide_encoder(guide)
-        sd, weight, sigma = self.sdm(self.depth_encoder(lq4), guide_feat)
+        sd, weight, sigma = self.sdm(self.depth_encoder(lq4 - 1.0), guide_feat)
         anchor = self.extract(sd if extra is None else torch.cat([sd, extra], 1))
         return Encoded(guide_feat, weight, anchor, sigma)
 
@@ -58,17 +58,17 @@ class Stage(nn.Module):
         """Pass ``index`` for the given frames (see propagation.propagate)."""
         return propagate(self.tdms[index], feats, anchors, guides, weights, self.passes[index], frames, num_frames)
 
-    def reconstruct(self, anchor: torch.Tensor, pass_feats: list[torch.Tensor], lq4: torch.Tensor) -> Reconstructed:
-        """Trunk over concat(F0, pass features), head to HR; depth is a residual over bilinear x4 of lq4."""
+    def reconstruct(self, anchor: torch.Tensor, pass_feats: list[torch.Tensor], base: torch.Tensor) -> Reconstructed:
+        """Trunk over concat(F0, pass features), head to HR; depth is a residual over ``base`` (B, 1, H, W)
+        (residual_base.py)."""
         feature = self.trunk(torch.cat([anchor, *pass_feats], 1))
         out = self.head(feature)
-        base = F.interpolate(lq4, scale_factor=4, mode="bilinear", align_corners=False)
         confidence = out[:, 1:2] if out.shape[1] == 2 else None
         return Reconstructed(feature, out[:, :1] + base, confidence)
 
-    def forward_clip(self, guide: torch.Tensor, lq4: torch.Tensor, extra: torch.Tensor | None):
-        """Whole clip at once: guide (N, T, g, H, W), lq4 (N, T, 1, h, w), extra (N, T, C, h, w) or None.
-        Returns (Reconstructed, Encoded) with every tensor flattened to (N*T, ...)."""
+    def forward_clip(self, guide: torch.Tensor, lq4: torch.Tensor, base: torch.Tensor, extra: torch.Tensor | None):
+        """Whole clip at once: guide (N, T, g, H, W), lq4 (N, T, 1, h, w), base (N*T, 1, H, W), extra
+        (N, T, C, h, w) or None. Returns (Reconstructed, Encoded) with every tensor flattened to (N*T, ...)."""
         n, t = lq4.shape[:2]
         enc = self.encode(guide.flatten(0, 1), lq4.flatten(0, 1), None if extra is None else extra.flatten(0, 1))
 
@@ -81,4 +81,4 @@ class Stage(nn.Module):
             out = self.propagate(index, feats, anchors, guides, weights, range(t), t)
             feats = [out[i] for i in range(t)]
             all_passes.append(torch.stack(feats, 1).flatten(0, 1))
-        return self.reconstruct(enc.anchor, all_passes, lq4.flatten(0, 1)), enc
+        return self.reconstruct(enc.anchor, all_passes, base), enc

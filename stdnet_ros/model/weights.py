@@ -9,6 +9,7 @@ from safetensors.torch import save_file
 
 from .config import STDNetConfig
 from .network import STDNet
+from .normalisation import NORMALISATION
 
 FORMAT = "stdnet_ros/weights/v1"
 
@@ -20,7 +21,8 @@ class WeightsError(ValueError):
 def save_weights(model: STDNet, path: str | Path) -> None:
     """Write the model's tensors and its config/preset metadata to a .safetensors file."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"format": FORMAT, "preset": model.preset, "config": json.dumps(model.config.to_dict())}
+    metadata = {"format": FORMAT, "preset": model.preset, "config": json.dumps(model.config.to_dict()),
+                "normalisation": NORMALISATION}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
 
@@ -46,6 +48,10 @@ def checked_metadata(path: str | Path, expected_format: str, kind: str = "weight
 def read_metadata(path: str | Path) -> tuple[STDNetConfig, str]:
     """(config, preset) stored in a weights file, without loading its tensors."""
     metadata = checked_metadata(path, FORMAT)
+    if metadata.get("normalisation") != NORMALISATION:
+        raise WeightsError(f"weights file {path}: made under the depth normalisation "
+                           f"{metadata.get('normalisation', 'fixed 30 m (before frame scales)')!r}, this code uses "
+                           f"{NORMALISATION!r} (normalisation.py); retrain or fine-tune the weights")
     try:
         config = STDNetConfig.from_dict(json.loads(metadata["config"]))
     except (KeyError, TypeError, ValueError) as exc:

@@ -6,7 +6,8 @@ Sections and keys (every key is optional; the defaults are the dataclass default
   data:        DataConfig        training clips
   validation:  ValidationConfig  the validation split (never the test split)
   degradation: DegradationDistribution (degradation_sampling.py) of the per-clip LR simulation
-  optim:       OptimConfig       Adam, step decay, batch, gradient clipping
+  loss:        LossConfig        reconstruction term and the weight of the difference terms
+  optim:       OptimConfig       Adam, linear warm-up, step decay, batch, gradient clipping
   run:         RunConfig         seed, output folder, logging, checkpoints, final weights
 
 Overrides are "section.key=value" strings; the value is read as YAML (``optim.milestones=[10, 20]``).
@@ -19,6 +20,7 @@ import yaml
 
 from ..data.scene import MOTIONS
 from ..model.config import STDNetConfig, preset_config
+from ..model.losses import RECONSTRUCTIONS
 from .degradation_sampling import DegradationDistribution
 
 SOURCES = ("generator", "folders", "tartanair")
@@ -53,10 +55,17 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class LossConfig:
+    reconstruction: str = "charbonnier"  # charbonnier (the paper) | mse (model/losses.py)
+    beta: float = 0.01  # weight of the spatial and temporal difference terms
+
+
+@dataclass(frozen=True)
 class OptimConfig:
     iterations: int = 60000
     batch_size: int = 8  # clips per process and step
     lr: float = 1e-4  # Adam, default betas, no weight decay
+    warmup: int = 0  # steps of linear warm-up from lr / warmup to lr
     milestones: tuple[int, ...] = (40000, 50000)  # steps where the learning rate is multiplied by gamma
     gamma: float = 0.2
     clip_grad_norm: float = 1.0  # max global L2 norm of the gradients
@@ -78,6 +87,7 @@ class TrainConfig:
     data: DataConfig = DataConfig()
     validation: ValidationConfig = ValidationConfig()
     degradation: DegradationDistribution = DegradationDistribution()
+    loss: LossConfig = LossConfig()
     optim: OptimConfig = OptimConfig()
     run: RunConfig = RunConfig()
 
@@ -208,8 +218,11 @@ def _check(config: TrainConfig, model: STDNetConfig, origin: str) -> None:
          f"data.patch {d.patch} must fit in the render size {d.width}x{d.height}, with data.sequences > 0"),
         (d.workers >= 0, f"data.workers: >= 0, got {d.workers}"),
         (v.every >= 0 and v.sequences > 0 and v.frames > 0, "validation: every >= 0, sequences and frames > 0"),
-        (o.iterations > 0 and o.batch_size > 0 and o.lr > 0 and o.clip_grad_norm > 0,
-         "optim: iterations, batch_size, lr and clip_grad_norm must be > 0"),
+        (o.iterations > 0 and o.batch_size > 0 and o.lr > 0 and o.clip_grad_norm > 0 and o.warmup >= 0,
+         "optim: iterations, batch_size, lr and clip_grad_norm must be > 0, warmup >= 0"),
+        (config.loss.reconstruction in RECONSTRUCTIONS,
+         f"loss.reconstruction: expected one of {RECONSTRUCTIONS}, got {config.loss.reconstruction!r}"),
+        (config.loss.beta >= 0, f"loss.beta: >= 0, got {config.loss.beta}"),
         (list(o.milestones) == sorted(o.milestones), f"optim.milestones: increasing, got {list(o.milestones)}"),
         (r.log_every > 0 and r.checkpoint_every > 0, "run: log_every and checkpoint_every must be > 0"),
     ]
@@ -219,5 +232,6 @@ def _check(config: TrainConfig, model: STDNetConfig, origin: str) -> None:
 
 
 def learning_rate(optim: OptimConfig, step: int) -> float:
-    """Step decay: lr * gamma ** (number of milestones <= step)."""
-    return optim.lr * optim.gamma ** sum(step >= m for m in optim.milestones)
+    """Linear warm-up over the first ``warmup`` steps, then step decay: lr * gamma ** (milestones <= step)."""
+    warm = min(1.0, (step + 1) / optim.warmup) if optim.warmup else 1.0
+    return warm * optim.lr * optim.gamma ** sum(step >= m for m in optim.milestones)

@@ -1,0 +1,74 @@
+"""``stdnet bench train``: seconds per training step of a model at the CPU recipe's shapes, with each deformable
+convolution implementation (model/deform.py) in one run, so their ratio is measured under the same load.
+Inputs are random: the cost does not depend on content. Optimiser and loss as the trainer runs them."""
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from ..model import build_model
+from ..model.deform import DEFORM_IMPLEMENTATIONS
+from ..model.difference_modules import use_deform
+from ..model.losses import STDNetLoss
+from ..streaming import resolve_device
+from ..training.trainer import TrainModule
+from . import record
+
+
+def register(targets, name: str) -> None:
+    p = targets.add_parser(name, help="ms per training step, grid-sample vs torchvision deformable conv")
+    p.add_argument("--preset", default="stdnet-lite")
+    p.add_argument("--directions", default="causal", choices=("causal", "bidirectional"))
+    p.add_argument("--batch", type=int, default=2, help="clips per step (the CPU recipe: 2)")
+    p.add_argument("--frames", type=int, default=4, help="clip length (the CPU recipe: 4)")
+    p.add_argument("--patch", type=int, default=96, help="HR patch side in pixels (the CPU recipe: 96)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per implementation (after 2 warm-up steps)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
+    p.set_defaults(func=run)
+
+
+def seconds_per_step(name: str, device: torch.device, args) -> list[float]:
+    torch.manual_seed(0)
+    model = build_model(args.preset, directions=args.directions).to(device)
+    use_deform(model, name)
+    module = TrainModule(model, STDNetLoss(model.config.channels, "mse").to(device), bf16=device.type == "cuda")
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
+    n, t, p, s = args.batch, args.frames, args.patch, model.config.scale
+    g = torch.Generator().manual_seed(0)
+    lr = (torch.rand(n, t, 1, p // s, p // s, generator=g) * 3 + 0.5).to(device)
+    rgb = torch.rand(n, t, 3, p, p, generator=g).to(device)
+    gt = (torch.rand(n, t, 1, p, p, generator=g) * 3 + 0.5).to(device)
+    times = []
+    for i in range(2 + args.steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        losses = module(lr, rgb, gt)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def run(args) -> int:
+    device = resolve_device(args.device)
+    results = {}
+    for name in DEFORM_IMPLEMENTATIONS:
+        times = seconds_per_step(name, device, args)
+        results[name] = {"ms_per_step_median": 1000 * statistics.median(times), "ms_per_step": [1000 * x for x in times]}
+        print(f"{args.preset} {args.directions} train step B{args.batch} x T{args.frames} x {args.patch}^2, deform "
+              f"{name:12s}: {results[name]['ms_per_step_median']:8.1f} ms (median of {args.steps})")
+    ratio = results["grid_sample"]["ms_per_step_median"] / results["torchvision"]["ms_per_step_median"]
+    print(f"grid_sample / torchvision = {ratio:.2f}x")
+    path = record.write("train", device, {
+        "preset": args.preset, "directions": args.directions, "batch": args.batch, "frames": args.frames,
+        "patch": args.patch, "steps": args.steps, "implementations": results, "grid_sample_over_torchvision": ratio,
+    }, args.out)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,39 @@
+"""The depth the network's output is a residual over, (B, 1, H, W) in normalised depth units.
+
+* ``bilinear`` (the official STDNet): bilinear x4 (align_corners=False) of the HR/4 LR depth.
+* ``guided``: a He et al. guided filter of that bilinear map with the grey RGB as the guide, so training starts
+  from the guided filter and the network only learns what the filter misses. The filter is linear in the depth,
+  so the output stays exactly proportional to the input depth (scale-free, see normalisation.py).
+"""
+import torch
+import torch.nn.functional as F
+
+BASES = ("bilinear", "guided")
+GUIDED_RADIUS_PX = 4  # HR pixels
+GUIDED_EPS = 1e-2  # regulariser of the grey guide's variance (guide in [0, 1]); the guided-filter baseline's eps
+GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma
+
+
+def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """(B, C, H, W) mean over the (2r+1)^2 window clipped to the image."""
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
+
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int = GUIDED_RADIUS_PX,
+                  eps: float = GUIDED_EPS) -> torch.Tensor:
+    """Grey guide (B, 1, H, W) and source (B, 1, H, W) -> the filtered source (B, 1, H, W)."""
+    mean_i, mean_p = box_mean(guide, radius), box_mean(src, radius)
+    var_i = box_mean(guide * guide, radius) - mean_i * mean_i
+    cov_ip = box_mean(guide * src, radius) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box_mean(a, radius) * guide + box_mean(b, radius)
+
+
+def residual_base(kind: str, lq4: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+    """lq4 (B, 1, h, w) normalised depth at HR/4, rgb (B, 3, H, W) in [0, 1] -> (B, 1, H, W) normalised depth."""
+    base = F.interpolate(lq4, scale_factor=4, mode="bilinear", align_corners=False)
+    if kind == "bilinear":
+        return base
+    grey = (rgb * rgb.new_tensor(GREY).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return guided_filter(grey.float(), base.float())
