@@ -2,16 +2,25 @@
 
 * ``bilinear`` (the official STDNet): bilinear x4 (align_corners=False) of the HR/4 LR depth.
 * ``guided``: a He et al. guided filter of that bilinear map with the grey RGB as the guide, so training starts
-  from the guided filter and the network only learns what the filter misses. The filter is linear in the depth,
-  so the output stays exactly proportional to the input depth (scale-free, see normalisation.py).
+  from the guided filter and the network only learns what the filter misses.
+* ``joint-bilateral``: a joint bilateral filter of that bilinear map, weighted by the RGB guide (the classical
+  baseline's window, spatial and colour sigmas, baselines.py), so training starts from sharp RGB-aligned edges.
+
+Both filters weigh pixels by the RGB only, so they are linear in the depth and the output stays exactly
+proportional to the input depth (scale-free, see normalisation.py).
 """
+import math
+
 import torch
 import torch.nn.functional as F
 
-BASES = ("bilinear", "guided")
+BASES = ("bilinear", "guided", "joint-bilateral")
 GUIDED_RADIUS_PX = 4  # HR pixels
 GUIDED_EPS = 1e-2  # regulariser of the grey guide's variance (guide in [0, 1]); the guided-filter baseline's eps
 GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma
+JBF_RADIUS_PX = 7  # HR pixels: the 15-pixel window of the joint-bilateral baseline
+JBF_SIGMA_SPACE_PX = 4.0
+JBF_SIGMA_COLOUR = 0.1  # of the L1 RGB difference, RGB in [0, 1]
 
 
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -30,10 +39,34 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int = GUIDED_R
     return box_mean(a, radius) * guide + box_mean(b, radius)
 
 
+def joint_bilateral(rgb: torch.Tensor, src: torch.Tensor, radius: int = JBF_RADIUS_PX,
+                    sigma_space: float = JBF_SIGMA_SPACE_PX, sigma_colour: float = JBF_SIGMA_COLOUR) -> torch.Tensor:
+    """RGB guide (B, 3, H, W) in [0, 1] and source (B, 1, H, W) -> (B, 1, H, W): the weighted mean of the source
+    over the (2r+1)^2 window clipped to the image, weights exp(-d^2 / 2 sigma_space^2) exp(-c^2 / 2 sigma_colour^2)
+    with d the pixel distance and c the L1 RGB difference to the centre pixel."""
+    h, w = src.shape[-2:]
+    pad = (radius, radius, radius, radius)
+    rgb_p = F.pad(rgb, pad)
+    src_p = F.pad(src, pad)
+    inside = F.pad(torch.ones_like(src), pad)
+    num = torch.zeros_like(src)
+    den = torch.zeros_like(src)
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            spatial = math.exp(-((dy - radius) ** 2 + (dx - radius) ** 2) / (2 * sigma_space ** 2))
+            colour = (rgb_p[..., dy:dy + h, dx:dx + w] - rgb).abs().sum(1, keepdim=True)
+            weight = spatial * torch.exp(colour.square() / (-2 * sigma_colour ** 2)) * inside[..., dy:dy + h, dx:dx + w]
+            num = num + weight * src_p[..., dy:dy + h, dx:dx + w]
+            den = den + weight
+    return num / den
+
+
 def residual_base(kind: str, lq4: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
     """lq4 (B, 1, h, w) normalised depth at HR/4, rgb (B, 3, H, W) in [0, 1] -> (B, 1, H, W) normalised depth."""
     base = F.interpolate(lq4, scale_factor=4, mode="bilinear", align_corners=False)
     if kind == "bilinear":
         return base
+    if kind == "joint-bilateral":
+        return joint_bilateral(rgb.float(), base.float())
     grey = (rgb * rgb.new_tensor(GREY).view(1, 3, 1, 1)).sum(1, keepdim=True)
     return guided_filter(grey.float(), base.float())
