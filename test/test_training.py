@@ -169,7 +169,7 @@ def test_shipped_configs_load_and_name_their_model():
         cpu = load_config(CONFIGS / f"{name}-cpu.yaml", ["run.weights=shipped"])
         model = cpu.model_config()
         assert weights_path(cpu) == shipped_weights_path("stdnet-lite", model.scale, model.directions)
-        assert cpu.data.frames > 2 and cpu.data.patch % model.scale == 0 and cpu.run.out_dir == f"runs/{name}-cpu"
+        assert cpu.data.frames > 2 and cpu.data.patch % model.scale == 0 and cpu.run.out_dir == f"checkpoints/{name}-cpu"
         scratch = name == "stdnet-lite-x4-causal"
         assert (cpu.run.init_weights is None) == scratch
         assert scratch or Path(cpu.run.init_weights) == Path("stdnet_ros/weights/stdnet-lite-x4-causal.safetensors")

@@ -2,7 +2,6 @@
 of the deformable convolutions (forward only: this is the inference path)."""
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 

@@ -11,7 +11,7 @@ from ..invalid_depth import fill_invalid
 from .config import STDNetConfig, preset_config
 from .normalisation import frame_scale
 from .residual_base import residual_base
-from .stage import Encoded, Reconstructed, Stage
+from .stage import Reconstructed, Stage
 
 
 @dataclass
