@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .invalid_depth import mask_unsupported, valid_mask
+from .depth.invalid_depth import mask_unsupported, valid_mask
 from .model.config import NEIGHBOUR_OFFSETS
 from .model.network import STDNet
 

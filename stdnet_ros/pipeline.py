@@ -1,7 +1,7 @@
 """The per-frame work of the node and the bag tools, without ROS: one RGB + LR depth pair in, HR depth out.
 
 :class:`Pipeline` takes Image and CameraInfo *messages* but reads only their fields (through
-:mod:`stdnet_ros.ros.image_conversion` and :mod:`stdnet_ros.ros.camera_info`, neither of which imports rclpy), so
+:mod:`stdnet_ros.messages.image` and :mod:`stdnet_ros.messages.camera_info`, neither of which imports rclpy), so
 rclpy messages and ``rosbags`` messages both work. Per frame it
 
 1. converts the messages to arrays (RGB (H, W, 3) uint8; depth (h, w) float32 metres, NaN invalid),
@@ -14,8 +14,8 @@ A frame it cannot use raises :class:`InputError` naming the topic, field and exp
 then, so the caller drops the frame and goes on. Conditions that do not stop the frame (RGB and depth frame_id
 differ, no camera_info yet, distortion ignored, a temporal reset) go to the ``warn(message)`` callback.
 
-Cloud arrays: ``stdnet_ros.cloud_arrays.cloud_buffer(out.depth_m, out.intrinsics, out.rgb)`` (the node fills its
-reused PointCloud2 with the same function through ``stdnet_ros.ros.cloud.CloudMessage``).
+Cloud arrays: ``stdnet_ros.depth.cloud_arrays.cloud_buffer(out.depth_m, out.intrinsics, out.rgb)`` (the node fills its
+reused PointCloud2 with the same function through ``stdnet_ros.messages.pointcloud2.CloudMessage``).
 """
 import time
 from collections import deque
@@ -24,10 +24,10 @@ from typing import Callable
 
 import numpy as np
 
-from stdnet_ros.geometry import Intrinsics
+from stdnet_ros.depth.geometry import Intrinsics
 from stdnet_ros.model import load_weights
-from stdnet_ros.ros.camera_info import CameraInfoError, intrinsics_from_camera_info
-from stdnet_ros.ros.image_conversion import ImageFormatError, image_to_depth_m, image_to_rgb
+from stdnet_ros.messages.camera_info import CameraInfoError, intrinsics_from_camera_info
+from stdnet_ros.messages.image import ImageFormatError, image_to_depth_m, image_to_rgb
 from stdnet_ros.shipped import resolve_weights
 from stdnet_ros.streaming import StreamingEngine
 

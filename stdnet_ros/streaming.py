@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .invalid_depth import mask_unsupported, valid_mask
+from .depth.invalid_depth import mask_unsupported, valid_mask
 from .model.network import STDNet
 from .model.config import NEIGHBOUR_OFFSETS
 

@@ -24,7 +24,7 @@ from std_msgs.msg import Header
 from conftest import TINY
 from stdnet_ros.model import build_model, save_weights
 from stdnet_ros.ros import interfaces_env, load_interfaces
-from stdnet_ros.ros.image_conversion import depth_m_to_image, rgb_to_image
+from stdnet_ros.messages.image import depth_m_to_image, rgb_to_image
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE = Path(sys.executable).parent / "stdnet_node"  # the console script installed by `pip install -e .`

@@ -18,9 +18,9 @@ from stdnet_ros.bags.reader import BagReader
 from stdnet_ros.bags.run import DEPTH_SR_INFO_TOPIC, DEPTH_SR_TOPIC, STATUS_TOPIC, run_bag
 from stdnet_ros.bags.writer import BagWriter
 from stdnet_ros.data import generate_sequence, split_seed, write_sequence
-from stdnet_ros.degradation import degrade_numpy
+from stdnet_ros.depth.degradation import degrade_numpy
 from stdnet_ros.model import build_model, save_weights
-from stdnet_ros.ros.image_conversion import depth_m_to_image, image_to_depth_m, image_to_rgb, rgb_to_image
+from stdnet_ros.messages.image import depth_m_to_image, image_to_depth_m, image_to_rgb, rgb_to_image
 
 FRAMES, WIDTH, HEIGHT, SCALE = 6, 96, 64, 4
 INPUT_TOPICS = (sample.RGB_TOPIC, sample.RGB_INFO_TOPIC, sample.DEPTH_TOPIC, sample.DEPTH_INFO_TOPIC,

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stdnet_ros.baselines import BASELINES, run_baseline
+from stdnet_ros.evaluation.baselines import BASELINES, run_baseline
 
 GUIDED = ("guided-filter", "joint-bilateral", "fast-global-smoother")
 

@@ -5,11 +5,11 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from stdnet_ros import cloud_arrays
-from stdnet_ros.cloud_arrays import XYZ_DTYPE, XYZRGB_DTYPE, cloud_buffer, decimate_intrinsics, unpack_rgb
-from stdnet_ros.geometry import Intrinsics, backproject, pixel_rays
-from stdnet_ros.ros.camera_info import CameraInfoError, camera_info_from_intrinsics, intrinsics_from_camera_info
-from stdnet_ros.ros.cloud import CloudMessage, cloud_to_pointcloud2
+from stdnet_ros.depth import cloud_arrays
+from stdnet_ros.depth.cloud_arrays import XYZ_DTYPE, XYZRGB_DTYPE, cloud_buffer, decimate_intrinsics, unpack_rgb
+from stdnet_ros.depth.geometry import Intrinsics, backproject, pixel_rays
+from stdnet_ros.messages.camera_info import CameraInfoError, camera_info_from_intrinsics, intrinsics_from_camera_info
+from stdnet_ros.messages.pointcloud2 import CloudMessage, cloud_to_pointcloud2
 
 INTR = Intrinsics(fx=52.5, fy=51.0, cx=15.2, cy=11.7, width=32, height=24)
 RNG = np.random.default_rng(1)
@@ -129,7 +129,7 @@ def test_out_buffer_must_match():
 
 def test_camera_info_round_trip():
     header = Header(frame_id="cam")
-    msg = deserialize_message(serialize_message(camera_info_from_intrinsics(INTR, header)), CameraInfo)
+    msg = deserialize_message(serialize_message(camera_info_from_intrinsics(INTR, CameraInfo, header)), CameraInfo)
     assert intrinsics_from_camera_info(msg) == INTR
     assert msg.distortion_model == "plumb_bob" and not np.any(msg.d) and len(msg.d) == 5
     np.testing.assert_array_equal(np.reshape(msg.r, (3, 3)), np.eye(3))
@@ -144,7 +144,7 @@ def test_camera_info_round_trip():
     ("width", None, 0, "zero image size \\(width 0, height 24\\)"),
 ])
 def test_bad_camera_info_is_named(field, index, value, message):
-    msg = camera_info_from_intrinsics(INTR, Header())
+    msg = camera_info_from_intrinsics(INTR, CameraInfo, Header())
     if index is None:
         setattr(msg, field, value)
     else:

@@ -7,11 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from stdnet_ros import data_cli
+from stdnet_ros.cli import generate as data_cli
 from stdnet_ros.data import DatasetError, find_sequences, generate_sequence, open_sequence, write_sequence
 from stdnet_ros.data.folders import FolderSequence, depth_to_png_mm
 from stdnet_ros.data.tartanair import TartanAirSequence
-from stdnet_ros.degradation import Degradation, degrade_numpy
+from stdnet_ros.depth.degradation import Degradation, degrade_numpy
 
 W, H = 64, 48
 

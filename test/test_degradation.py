@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from stdnet_ros.degradation import KINDS, Degradation, degrade, degrade_numpy
+from stdnet_ros.depth.degradation import KINDS, Degradation, degrade, degrade_numpy
 
 
 def _rgb(value: float, h: int, w: int) -> torch.Tensor:

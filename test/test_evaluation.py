@@ -17,10 +17,10 @@ from stdnet_ros.data import generate_sequence, open_sequence, write_sequence
 from stdnet_ros.data.motion import static_trajectory
 from stdnet_ros.data.scene import random_scene
 from stdnet_ros.data.synthetic import SyntheticSequence, default_intrinsics
-from stdnet_ros.degradation import Degradation
-from stdnet_ros.evaluation import (BaselineMethod, EngineMethod, dataset_sequence, describe_degradation, evaluate_sequence,
+from stdnet_ros.depth.degradation import Degradation
+from stdnet_ros.evaluation.runner import (BaselineMethod, EngineMethod, dataset_sequence, describe_degradation, evaluate_sequence,
                                    parse_degradation)
-from stdnet_ros.metrics import SequenceMetrics
+from stdnet_ros.evaluation.metrics import SequenceMetrics
 from stdnet_ros.model import save_weights
 from stdnet_ros.streaming import StreamingEngine
 

@@ -7,7 +7,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from stdnet_ros.ros.image_conversion import (ImageFormatError, depth_m_to_image, image_to_depth_m, image_to_rgb,
+from stdnet_ros.messages.image import (ImageFormatError, depth_m_to_image, image_to_depth_m, image_to_rgb,
                                              rgb_to_image)
 
 H, W = 4, 5

@@ -1,7 +1,7 @@
 """Invalid depth: filling for the network input and NaN for unsupported outputs."""
 import torch
 
-from stdnet_ros.invalid_depth import fill_invalid, mask_unsupported, valid_mask
+from stdnet_ros.depth.invalid_depth import fill_invalid, mask_unsupported, valid_mask
 
 
 def test_fill_keeps_valid_pixels_and_fills_holes_from_neighbours():

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from stdnet_ros.geometry import Intrinsics
-from stdnet_ros.metrics import (SequenceMetrics, flow_from_depth_and_poses, forward_splat,
+from stdnet_ros.depth.geometry import Intrinsics
+from stdnet_ros.evaluation.metrics import (SequenceMetrics, flow_from_depth_and_poses, forward_splat,
                                 mean_over_sequences)
 
 SCALE = 4

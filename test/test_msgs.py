@@ -38,10 +38,10 @@ if kind == "status":
                  queue_drops=1, invalid_drops=2, resets=3)
 else:
     from sensor_msgs.msg import Image, PointCloud2, PointField
-    from stdnet_ros.cloud_arrays import cloud_buffer
-    from stdnet_ros.geometry import Intrinsics
-    from stdnet_ros.ros.cloud import cloud_to_pointcloud2
-    from stdnet_ros.ros.image_conversion import depth_m_to_image
+    from stdnet_ros.depth.cloud_arrays import cloud_buffer
+    from stdnet_ros.depth.geometry import Intrinsics
+    from stdnet_ros.messages.pointcloud2 import cloud_to_pointcloud2
+    from stdnet_ros.messages.image import depth_m_to_image
     intr = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
     depth = np.full((480, 640), 2.0, np.float32)
     rgb = np.zeros((480, 640, 3), np.uint8)

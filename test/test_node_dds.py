@@ -12,8 +12,8 @@ from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 
 from ros_helpers import NodeProcess, Peer, camera_info, frame, free_domain, params_file, stamp_ns, tiny_weights
-from stdnet_ros.cloud_arrays import XYZ_DTYPE, XYZRGB_DTYPE, unpack_rgb
-from stdnet_ros.ros.image_conversion import image_to_depth_m
+from stdnet_ros.depth.cloud_arrays import XYZ_DTYPE, XYZRGB_DTYPE, unpack_rgb
+from stdnet_ros.messages.image import image_to_depth_m
 
 H, W, S = 48, 64, 4
 RGB_FRAME, DEPTH_FRAME = "camera_color_optical_frame", "tof_optical_frame"

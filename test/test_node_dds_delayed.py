@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from ros_helpers import NodeProcess, Peer, camera_info, frame, free_domain, params_file, stamp_ns, tiny_weights
-from stdnet_ros.cloud_arrays import XYZRGB_DTYPE, unpack_rgb
+from stdnet_ros.depth.cloud_arrays import XYZRGB_DTYPE, unpack_rgb
 
 H, W, S = 48, 64, 4
 

@@ -12,7 +12,7 @@ from stdnet_ros.data.render import object_poses, render_view
 from stdnet_ros.data.scene import FAST, FPS, Scene, SceneObject
 from stdnet_ros.data.synthetic import forward_flow
 from stdnet_ros.data.textures import PHOTO_NAMES, PROCEDURAL_NAMES, TEXTURE_SIZE, Texture, photo, procedural
-from stdnet_ros.geometry import Intrinsics, backproject, project
+from stdnet_ros.depth.geometry import Intrinsics, backproject, project
 
 INTR = Intrinsics(fx=500.0, fy=510.0, cx=150.3, cy=110.7, width=320, height=240)
 GREY = Texture.from_image(np.full((8, 8, 3), 0.5, np.float32), tile_m=1.0)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from stdnet_ros.model.normalisation import EMPTY_FRAME_SCALE_M, frame_scale
-from stdnet_ros.baselines import (JOINT_BILATERAL_DIAMETER_PX, JOINT_BILATERAL_SIGMA_COLOR,
+from stdnet_ros.evaluation.baselines import (JOINT_BILATERAL_DIAMETER_PX, JOINT_BILATERAL_SIGMA_COLOR,
                                   JOINT_BILATERAL_SIGMA_SPACE_PX)
 from stdnet_ros.model.residual_base import (BASES, GUIDED_EPS, GUIDED_RADIUS_PX, JBF_RADIUS_PX, JBF_SIGMA_COLOUR,
                                             JBF_SIGMA_SPACE_PX, guided_filter, joint_bilateral, residual_base)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import frame_arrays, random_clip, tiny_model
-from stdnet_ros.invalid_depth import mask_unsupported, valid_mask
+from stdnet_ros.depth.invalid_depth import mask_unsupported, valid_mask
 from stdnet_ros.streaming import StreamingEngine
 
 

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from stdnet_ros import cli
 from stdnet_ros.data import DatasetError, generate_sequence, open_sequence, split_seed, write_sequence
-from stdnet_ros.degradation import Degradation, degrade
+from stdnet_ros.depth.degradation import Degradation, degrade
 from stdnet_ros.model import build_model, load_weights, save_weights
 from stdnet_ros.model.losses import STDNetLoss
 from stdnet_ros.shipped import shipped_weights_path

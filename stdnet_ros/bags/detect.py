@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from stdnet_ros.bags import BagError
 from stdnet_ros.bags.reader import BagReader
-from stdnet_ros.ros.image_conversion import DEPTH_ENCODINGS, RGB_ENCODINGS
+from stdnet_ros.messages.image import DEPTH_ENCODINGS, RGB_ENCODINGS
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"

@@ -26,22 +26,8 @@ from stdnet_ros.bags import BagError
 from stdnet_ros.bags.reader import BagReader
 
 FASTDDS_PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds.xml"
-DEFAULT_CLOCK_HZ = 40.0  # as ros2 bag play --clock
 SETTLE_S = 0.5  # subscribers matched this long before playing: later-discovered ones of the same graph join
 LINGER_S = 1.0  # after the last message: time for reliable samples to be acknowledged before the publishers go
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("play", help="replay a bag to live topics (recorded rate, optional /clock)")
-    p.add_argument("bag", type=Path, help="bag directory (or a single .mcap / .db3 file)")
-    p.add_argument("--rate", type=float, default=1.0, help="playback speed factor (2: twice as fast)")
-    p.add_argument("--clock", type=float, nargs="?", const=DEFAULT_CLOCK_HZ, default=None, metavar="HZ",
-                   help=f"publish /clock for use_sim_time at HZ (default {DEFAULT_CLOCK_HZ:g}) and before each message")
-    p.add_argument("--loop", action="store_true", help="start again at the end, until interrupted")
-    p.add_argument("--topics", nargs="+", metavar="TOPIC", help="play only these topics (default: all)")
-    p.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
-                   help="first wait until every played topic has its subscribers matched (error after SECONDS)")
-    p.set_defaults(func=run)
 
 
 def rclpy_qos(profiles):

@@ -10,7 +10,7 @@ synchronizer, with the node's default queue_size, slop and exact_sync) and :clas
 
 These are the names the node's outputs get when it runs as ``stdnet_node`` in the root namespace. Nothing is
 dropped for speed; the end of the bag flushes the delayed (bidirectional) mode. With a ground-truth topic,
-every processed frame needs a ground truth with its stamp, and ``stdnet_ros.evaluation.evaluate`` (the code of
+every processed frame needs a ground truth with its stamp, and ``stdnet_ros.evaluation.runner.evaluate`` (the code of
 ``stdnet eval``) scores the pipeline's outputs and the bicubic and guided-filter baselines into metrics.json,
 metrics.md and figures/.
 """
@@ -21,7 +21,7 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-from sensor_msgs.msg import Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 
 from stdnet_ros.bags import BagError
 from stdnet_ros.bags.detect import CAMERA_INFO_TYPE, IMAGE_TYPE, BagTopics, detect_topics
@@ -29,13 +29,13 @@ from stdnet_ros.bags.messages import header, message_class, stamp_ns
 from stdnet_ros.bags.reader import BagReader
 from stdnet_ros.bags.typestore import STATUS_TYPE
 from stdnet_ros.bags.writer import BagWriter
-from stdnet_ros.cloud_arrays import cloud_buffer
-from stdnet_ros.evaluation import BaselineMethod, EvalFrame, EvalSequence, evaluate, markdown_table
+from stdnet_ros.depth.cloud_arrays import cloud_buffer
+from stdnet_ros.evaluation.runner import BaselineMethod, EvalFrame, EvalSequence, evaluate, markdown_table
 from stdnet_ros.model import WeightsError
 from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline
-from stdnet_ros.ros.camera_info import camera_info_from_intrinsics
-from stdnet_ros.ros.cloud import cloud_to_pointcloud2
-from stdnet_ros.ros.image_conversion import ImageFormatError, depth_m_to_image, image_to_depth_m, image_to_rgb
+from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
+from stdnet_ros.messages.pointcloud2 import cloud_to_pointcloud2
+from stdnet_ros.messages.image import ImageFormatError, depth_m_to_image, image_to_depth_m, image_to_rgb
 from stdnet_ros.ros.parameters import BY_NAME
 from stdnet_ros.ros.sync import InputSync
 
@@ -46,23 +46,6 @@ STATUS_TOPIC = "/stdnet_node/status"
 BASELINES = ("bicubic", "guided-filter")
 NODE_DEFAULTS = {name: BY_NAME[name].default for name in
                  ("queue_size", "slop", "exact_sync", "max_gap", "output_encoding", "cloud_fields")}
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("run", help="process a bag offline through the node's pipeline into a new bag")
-    p.add_argument("bag", type=Path, help="input bag directory (or a single .mcap / .db3 file)")
-    p.add_argument("--out", type=Path, required=True, help="output bag directory to create")
-    p.add_argument("--rgb-topic", help="RGB Image topic (default: detected)")
-    p.add_argument("--depth-topic", help="low-resolution depth Image topic (default: detected)")
-    p.add_argument("--gt-topic", help="ground-truth depth Image topic at the RGB size (default: detected, if any)")
-    p.add_argument("--mode", choices=("causal", "bidirectional"), default="causal")
-    p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--weights", default="stdnet-lite", help=".safetensors file or shipped preset name")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--points", action="store_true", help="also write /depth_sr/points")
-    p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-    p.add_argument("--eval-out", type=Path, help="metrics folder with a ground truth (default: OUT-eval)")
-    p.set_defaults(func=run)
 
 
 class OutputBag:
@@ -86,7 +69,7 @@ class OutputBag:
         self.writer.write(DEPTH_SR_TOPIC, depth_m_to_image(out.depth_m, Image, hdr,
                                                            NODE_DEFAULTS["output_encoding"]), t)
         if out.intrinsics is not None:
-            self.writer.write(DEPTH_SR_INFO_TOPIC, camera_info_from_intrinsics(out.intrinsics, hdr), t)
+            self.writer.write(DEPTH_SR_INFO_TOPIC, camera_info_from_intrinsics(out.intrinsics, CameraInfo, hdr), t)
             if self.points:
                 rgb = out.rgb if NODE_DEFAULTS["cloud_fields"] == "xyzrgb" else None
                 cloud = cloud_buffer(out.depth_m, out.intrinsics, rgb)

@@ -14,14 +14,14 @@ from the same sequence (16-bit millimetre PNGs), so a bag and a folder of one se
 import time
 from pathlib import Path
 
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
 from stdnet_ros.bags.messages import header
 from stdnet_ros.bags.writer import BagWriter
 from stdnet_ros.data import generate_sequence, split_seed
-from stdnet_ros.degradation import degrade_numpy
-from stdnet_ros.ros.camera_info import camera_info_from_intrinsics
-from stdnet_ros.ros.image_conversion import depth_m_to_image, rgb_to_image
+from stdnet_ros.depth.degradation import degrade_numpy
+from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
+from stdnet_ros.messages.image import depth_m_to_image, rgb_to_image
 
 RGB_TOPIC = "/camera/rgb/image"
 RGB_INFO_TOPIC = "/camera/rgb/camera_info"
@@ -32,18 +32,6 @@ FRAME_ID = "camera_optical_frame"
 FPS = 30
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("sample", help="write a sample bag of a generated RGB-D clip (the demo's data)")
-    p.add_argument("out", type=Path, help="bag directory to create")
-    p.add_argument("--frames", type=int, default=60)
-    p.add_argument("--width", type=int, default=320, help="RGB and ground-truth width (multiple of 16)")
-    p.add_argument("--height", type=int, default=240, help="RGB and ground-truth height (multiple of 16)")
-    p.add_argument("--scale", type=int, default=4, help="ToF depth is width / scale x height / scale")
-    p.add_argument("--sequence", type=int, default=0, help="index of the synthetic test sequence")
-    p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-    p.set_defaults(func=run)
 
 
 def write_sample_bag(path: Path, frames: int = 60, width: int = 320, height: int = 240, scale: int = 4,
@@ -61,9 +49,9 @@ def write_sample_bag(path: Path, frames: int = 60, width: int = 320, height: int
             hdr = header(t_ns, FRAME_ID)
             lr_m = degrade_numpy(frame.depth_m, frame.rgb, scale)
             bag.write(RGB_TOPIC, rgb_to_image(frame.rgb, Image, hdr), t_ns)
-            bag.write(RGB_INFO_TOPIC, camera_info_from_intrinsics(frame.intrinsics, hdr), t_ns)
+            bag.write(RGB_INFO_TOPIC, camera_info_from_intrinsics(frame.intrinsics, CameraInfo, hdr), t_ns)
             bag.write(DEPTH_TOPIC, depth_m_to_image(lr_m, Image, hdr, "16UC1"), t_ns)
-            bag.write(DEPTH_INFO_TOPIC, camera_info_from_intrinsics(frame.intrinsics.scaled(1 / scale), hdr), t_ns)
+            bag.write(DEPTH_INFO_TOPIC, camera_info_from_intrinsics(frame.intrinsics.scaled(1 / scale), CameraInfo, hdr), t_ns)
             bag.write(GT_TOPIC, depth_m_to_image(frame.depth_m, Image, hdr, "16UC1"), t_ns)
             count = i + 1
     return count

@@ -24,43 +24,26 @@ import rclpy
 import torch
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from ..bags.messages import message_class, stamp_ns
 from ..bags.play import FASTDDS_PROFILE
 from ..bags.typestore import STATUS_TYPE
 from ..data.synthetic import default_intrinsics
-from ..demo_chain import child_env, node_command, stop
+from ..bags.demo_chain import child_env, node_command, stop
 from ..model import build_model, save_weights
-from ..pipeline import MODES
-from ..ros.camera_info import camera_info_from_intrinsics
-from ..ros.image_conversion import depth_m_to_image, rgb_to_image
+from ..messages.camera_info import camera_info_from_intrinsics
+from ..messages.image import depth_m_to_image, rgb_to_image
 from ..streaming import resolve_device
 from . import record
 from .model_bench import random_frames
 
-RATES_HZ = (5, 10, 30)
 GAP_S = 1.5  # pause between runs: > the node's max_gap (0.5 s), so the next run starts from a reset
 SOAK_RATE_HZ = 30
 SOAK_GROWTH_LIMIT = 0.05
 START_TIMEOUT_S = 120.0
 LOG_DIR = Path("out/bench_logs")  # the node processes' output (not a result)
-
-
-def register(targets, name: str) -> None:
-    p = targets.add_parser(name, help="node latency (p50/p95/max), drops at 5/10/30 Hz; optional memory soak")
-    p.add_argument("--preset", default="stdnet-lite")
-    p.add_argument("--width", type=int, default=320, help="RGB (output) width")
-    p.add_argument("--height", type=int, default=240, help="RGB (output) height")
-    p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seconds", type=float, default=20.0, help="input duration of each (mode, rate) run")
-    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    p.add_argument("--rates", nargs="+", type=float, default=list(RATES_HZ), metavar="HZ")
-    p.add_argument("--soak-minutes", type=float, default=0.0, help="also run a 30 Hz soak of this many minutes")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=run)
 
 
 def rss_mib(pid: int) -> float:
@@ -122,8 +105,8 @@ class Peer:
         header = Header(frame_id="camera")
         header.stamp.sec, header.stamp.nanosec = divmod(now, 1_000_000_000)
         rgb, lr = self.frames[index % len(self.frames)]
-        self.pubs["rgb/camera_info"].publish(camera_info_from_intrinsics(self.intr, header))
-        self.pubs["depth/camera_info"].publish(camera_info_from_intrinsics(self.lr_intr, header))
+        self.pubs["rgb/camera_info"].publish(camera_info_from_intrinsics(self.intr, CameraInfo, header))
+        self.pubs["depth/camera_info"].publish(camera_info_from_intrinsics(self.lr_intr, CameraInfo, header))
         self.pubs["rgb/image"].publish(rgb_to_image(rgb, Image, header))
         self.pubs["depth/image"].publish(depth_m_to_image(lr, Image, header, "32FC1"))
         return now

@@ -15,20 +15,6 @@ from ..streaming import StreamingEngine, resolve_device
 from . import record
 
 
-def register(targets, name: str) -> None:
-    p = targets.add_parser(name, help="offline vs streaming per-frame ms and streaming memory")
-    p.add_argument("--preset", default="stdnet-lite")
-    p.add_argument("--width", type=int, default=320, help="HR output width (pixels)")
-    p.add_argument("--height", type=int, default=240, help="HR output height (pixels)")
-    p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--frames", type=int, default=200, help="length of the streamed sequence")
-    p.add_argument("--offline-frames", type=int, default=16, help="clip length of the offline forward")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="fp32")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=run)
-
-
 def memory_now(device: torch.device) -> dict:
     """Peak memory so far: the CUDA allocator's peak on a GPU, the process's peak resident set on the CPU (MiB)."""
     if device.type == "cuda":

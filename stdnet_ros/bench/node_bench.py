@@ -1,12 +1,10 @@
 """``stdnet bench node``: what the ROS node adds to the model, at 640x480 output.
 
-1. Overhead per frame, everything but the model forward: deserialising the RGB and depth messages (what rclpy
+Overhead per frame, everything but the model forward: deserialising the RGB and depth messages (what rclpy
    does on take), synchronisation, conversion and validation, the output depth image, camera_info, cloud and
    status, and publishing them to a subscriber in another process (reliable, config/fastdds.xml). The model is
    replaced by an engine that returns a constant HR depth at once. p50/p95 with the cloud off, xyz and xyzrgb.
-2. End-to-end latency of the real ``stdnet_node`` process with the model (random weights of the preset: the
-   cost does not depend on their values): input stamp -> depth_sr/image received by a subscriber in another
-   process, frames sent best effort at ``--rate`` Hz like a camera driver.
+End-to-end latency with the model is ``stdnet bench latency``.
 """
 import os
 import signal
@@ -19,14 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from ..model import build_model, save_weights
-from ..ros import interfaces_env, load_interfaces
-from ..ros.image_conversion import depth_m_to_image, rgb_to_image
+from ..messages.image import depth_m_to_image, rgb_to_image
 from ..ros.node import StdnetNode
 from ..ros.sync import InputSync
 from ..streaming import resolve_device
@@ -52,20 +48,6 @@ try:
 except (KeyboardInterrupt, ExternalShutdownException):
     pass
 """
-
-
-def register(targets, name: str) -> None:
-    p = targets.add_parser(name, help="node overhead per frame (all but the model) and end-to-end latency")
-    p.add_argument("--width", type=int, default=640, help="HR output width (pixels)")
-    p.add_argument("--height", type=int, default=480, help="HR output height (pixels)")
-    p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--frames", type=int, default=200, help="timed frames per cloud setting")
-    p.add_argument("--preset", default="stdnet-lite", help="model of the end-to-end run (random weights)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--e2e-frames", type=int, default=10, help="frames of the end-to-end run (0: skip it)")
-    p.add_argument("--rate", type=float, default=1.0, help="input rate of the end-to-end run (Hz)")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=run)
 
 
 class InstantEngine:
@@ -95,12 +77,6 @@ def inputs(args) -> tuple[bytes, bytes, CameraInfo]:
     header = Header(frame_id="camera_color_optical_frame")
     return (serialize_message(rgb_to_image(rgb, Image, header)),
             serialize_message(depth_m_to_image(depth, Image, header, "16UC1")), info)
-
-
-def random_weights(preset: str, scale: int, directory: Path) -> Path:
-    path = directory / f"{preset}-x{scale}-causal-random.safetensors"
-    save_weights(build_model(preset, directions="causal", scale=scale), path)
-    return path
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -154,65 +130,6 @@ def overhead(args, weights: Path, domain: int) -> dict:
         rclpy.shutdown(context=context)
 
 
-def end_to_end(args, weights: Path, domain: int) -> dict:
-    """Latency from input stamp to depth_sr/image received in this process, with the stdnet_node process."""
-    load_interfaces()
-    from stdnet_ros_interfaces.msg import SuperResolutionStatus
-
-    env = interfaces_env()
-    env.update(ROS_DOMAIN_ID=str(domain))
-    node = subprocess.Popen([str(Path(sys.executable).parent / "stdnet_node"), "--ros-args", "--params-file",
-                             str(ROOT / "config" / "stdnet.yaml"), "-p", f"weights:={weights}", "-p",
-                             f"device:={args.device}", "-p", f"scale:={args.scale}",
-                             "-p", f"max_gap:={max(0.5, 3 / args.rate)}"], env=env)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
-    try:
-        peer = rclpy.create_node("node_bench_peer", context=context)
-        executor = rclpy.executors.SingleThreadedExecutor(context=context)
-        executor.add_node(peer)
-        camera_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)  # like a driver
-        pubs = {t: peer.create_publisher(CameraInfo if "info" in t else Image, t, camera_qos)
-                for t in ("rgb/image", "depth/image", "depth/camera_info")}
-        received, statuses = {}, []
-        peer.create_subscription(Image, "depth_sr/image", lambda m: received.setdefault(
-            m.header.stamp.sec * 10**9 + m.header.stamp.nanosec, time.time_ns()), QoSProfile(depth=2))
-        peer.create_subscription(SuperResolutionStatus, "stdnet_node/status", statuses.append, QoSProfile(depth=10))
-        rgb_bytes, depth_bytes, info = inputs(args)
-        deadline = time.monotonic() + 120
-        while not all(p.get_subscription_count() for p in pubs.values()):
-            if time.monotonic() > deadline or node.poll() is not None:
-                raise RuntimeError("node bench: stdnet_node did not come up")
-            executor.spin_once(timeout_sec=0.1)
-        sent = []
-        for i in range(args.e2e_frames + 2):  # the first two warm the model up
-            stamp = time.time_ns()
-            for topic, data in (("rgb/image", rgb_bytes), ("depth/image", depth_bytes)):
-                msg = deserialize_message(data, Image)
-                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-                pubs[topic].publish(msg)
-            pubs["depth/camera_info"].publish(info)
-            sent.append(stamp)
-            next_frame = time.monotonic() + 1 / args.rate
-            while time.monotonic() < next_frame:
-                executor.spin_once(timeout_sec=0.01)
-        end = time.monotonic() + 10
-        while sent[-1] not in received and time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
-        latencies = [(received[s] - s) / 1e6 for s in sent[2:] if s in received]
-        model = [s.model_ms for s in statuses[2:]]
-        result = {"frames_sent": len(sent) - 2, "frames_received": len(latencies), "rate_hz": args.rate,
-                  "preset": args.preset, "latency_p50_ms": statistics.median(latencies) if latencies else None,
-                  "latency_p95_ms": record.percentile_ms([x / 1000 for x in latencies], 95) if latencies else None,
-                  "model_p50_ms": statistics.median(model) if model else None}
-        print(f"end to end ({args.preset}, random weights, {args.rate} Hz): {result}")
-        return result
-    finally:
-        node.send_signal(signal.SIGINT)
-        node.wait()
-        rclpy.shutdown(context=context)
-
-
 def run(args) -> int:
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(PROFILE))  # as the launch file does
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -225,8 +142,6 @@ def run(args) -> int:
         results = {"width": args.width, "height": args.height, "scale": args.scale, "frames": args.frames,
                    "load_average_1min_before": os.getloadavg()[0],  # other processes on the same cores
                    "overhead_ms": overhead(args, tiny, domain)}
-        if args.e2e_frames:
-            results["end_to_end"] = end_to_end(args, random_weights(args.preset, args.scale, Path(tmp)), domain)
     path = record.write("node", resolve_device(args.device), results, args.out)
     print(f"wrote {path}")
     return 0

@@ -1,6 +1,5 @@
 """``stdnet bench profile``: where one streaming step spends its time (torch.profiler), by operator, with the share
 of the deformable convolutions (forward only: this is the inference path)."""
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -11,20 +10,6 @@ from . import record
 from .model_bench import random_frames
 
 TOP_OPS = 12
-
-
-def register(targets, name: str) -> None:
-    p = targets.add_parser(name, help="operator profile of the steady-state streaming step")
-    p.add_argument("--preset", default="stdnet-lite")
-    p.add_argument("--directions", default="causal", choices=("causal", "bidirectional"))
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--steps", type=int, default=5, help="profiled steady-state pushes")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="fp32")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

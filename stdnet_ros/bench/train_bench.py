@@ -3,7 +3,6 @@ convolution implementation (model/deform.py) in one run, so their ratio is measu
 Inputs are random: the cost does not depend on content. Optimiser and loss as the trainer runs them."""
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
@@ -14,19 +13,6 @@ from ..model.losses import STDNetLoss
 from ..streaming import resolve_device
 from ..training.trainer import TrainModule
 from . import record
-
-
-def register(targets, name: str) -> None:
-    p = targets.add_parser(name, help="ms per training step, grid-sample vs torchvision deformable conv")
-    p.add_argument("--preset", default="stdnet-lite")
-    p.add_argument("--directions", default="causal", choices=("causal", "bidirectional"))
-    p.add_argument("--batch", type=int, default=2, help="clips per step (the CPU recipe: 2)")
-    p.add_argument("--frames", type=int, default=4, help="clip length (the CPU recipe: 4)")
-    p.add_argument("--patch", type=int, default=96, help="HR patch side in pixels (the CPU recipe: 96)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps per implementation (after 2 warm-up steps)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=run)
 
 
 def seconds_per_step(name: str, device: torch.device, args) -> list[float]:

@@ -23,8 +23,8 @@ from stdnet_ros.data.poses import read_pose_lines, tum_line
 from stdnet_ros.data.reader import DatasetError, SequenceReader, check_shape, load_npy, numbered_files, read_png
 from stdnet_ros.data.scene import FPS
 from stdnet_ros.data.synthetic import SIZE_MULTIPLE, Frame
-from stdnet_ros.degradation import Degradation
-from stdnet_ros.geometry import Intrinsics
+from stdnet_ros.depth.degradation import Degradation
+from stdnet_ros.depth.geometry import Intrinsics
 
 MM_PER_M = 1000.0
 MAX_PNG_MM = 65535

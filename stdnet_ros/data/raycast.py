@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from stdnet_ros.geometry import Intrinsics
+from stdnet_ros.depth.geometry import Intrinsics
 
 KINDS = ("room", "box", "sphere", "cylinder", "quad")
 SIZE_COUNTS = {"room": 3, "box": 3, "sphere": 1, "cylinder": 2, "quad": 2}

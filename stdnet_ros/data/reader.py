@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stdnet_ros.geometry import Intrinsics
+from stdnet_ros.depth.geometry import Intrinsics
 
 
 class DatasetError(ValueError):

@@ -11,7 +11,7 @@ import torch
 from stdnet_ros.data.motion import Trajectory, random_trajectory, rotvec_to_matrix, static_trajectory
 from stdnet_ros.data.raycast import Primitive, intersect
 from stdnet_ros.data.textures import Texture, random_texture
-from stdnet_ros.geometry import Intrinsics
+from stdnet_ros.depth.geometry import Intrinsics
 
 FPS = 30.0
 MOTIONS = ("slow", "fast", "mixed")

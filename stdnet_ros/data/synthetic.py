@@ -13,7 +13,7 @@ import torch
 from stdnet_ros.data.raycast import NEAR_M, Rays
 from stdnet_ros.data.render import View, object_poses, render_view, transform
 from stdnet_ros.data.scene import FPS, MOTIONS, Scene, random_scene
-from stdnet_ros.geometry import Intrinsics
+from stdnet_ros.depth.geometry import Intrinsics
 
 SPLITS = ("train", "val", "test")
 SEEDS_PER_SPLIT = 10**9

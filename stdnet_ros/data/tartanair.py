@@ -17,7 +17,7 @@ import numpy as np
 
 from stdnet_ros.data.poses import read_pose_lines
 from stdnet_ros.data.reader import DatasetError, SequenceReader, check_shape, load_npy, numbered_files, read_png
-from stdnet_ros.geometry import Intrinsics
+from stdnet_ros.depth.geometry import Intrinsics
 
 TARTANAIR_INTRINSICS = Intrinsics(fx=320.0, fy=320.0, cx=319.5, cy=239.5, width=640, height=480)
 # Columns: OpenCV camera axes (right, down, forward) expressed in TarTanAir's body axes (forward, right, down).

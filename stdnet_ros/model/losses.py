@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..invalid_depth import valid_mask
+from ..depth.invalid_depth import valid_mask
 from .network import ForwardAux
 
 CHARBONNIER_EPS = 1e-12

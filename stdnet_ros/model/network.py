@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..invalid_depth import fill_invalid
+from ..depth.invalid_depth import fill_invalid
 from .config import STDNetConfig, preset_config
 from .normalisation import frame_scale
 from .residual_base import residual_base

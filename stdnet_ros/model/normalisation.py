@@ -8,7 +8,7 @@ output by k: a tabletop at 0.5 m and a hall at 20 m look alike to the network.
 """
 import torch
 
-from ..invalid_depth import valid_mask
+from ..depth.invalid_depth import valid_mask
 
 NORMALISATION = "frame-lr-median-v1"
 EMPTY_FRAME_SCALE_M = 1.0

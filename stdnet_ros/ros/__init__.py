@@ -1,4 +1,4 @@
-"""ROS 2 layer of stdnet_ros: everything that touches rclpy messages lives here.
+"""ROS 2 layer of stdnet_ros: the node and what needs rclpy (parameters, diagnostics, input sync, QoS).
 
 Also locates the ``stdnet_ros_interfaces`` message package that ``make msgs`` (tools/build_msgs.sh) builds
 into ``build_msgs/install`` when it is not installed the ROS way (a sourced colcon workspace):

@@ -35,10 +35,10 @@ from std_msgs.msg import Header
 
 from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline
 from stdnet_ros.ros import InterfacesNotBuiltError, load_interfaces, parameters
-from stdnet_ros.ros.camera_info import camera_info_from_intrinsics
-from stdnet_ros.ros.cloud import CloudMessage
+from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
+from stdnet_ros.messages.pointcloud2 import CloudMessage
 from stdnet_ros.ros.diagnostics import NodeStats, diagnostic_array, memory_mib
-from stdnet_ros.ros.image_conversion import depth_m_to_image
+from stdnet_ros.messages.image import depth_m_to_image
 from stdnet_ros.ros.sync import InputSync
 
 NODE_NAME = "stdnet_node"
@@ -307,7 +307,7 @@ class StdnetNode(LifecycleNode):
         settings = self._output_settings
         self._outputs["depth"].publish(depth_m_to_image(out.depth_m, Image, header, settings.encoding))
         if out.intrinsics is not None:
-            self._outputs["info"].publish(camera_info_from_intrinsics(out.intrinsics, header))
+            self._outputs["info"].publish(camera_info_from_intrinsics(out.intrinsics, CameraInfo, header))
             cloud_pub = self._outputs["cloud"]
             if settings.publish_cloud and cloud_pub.get_subscription_count() > 0:
                 rgb = out.rgb if settings.cloud_fields == "xyzrgb" else None

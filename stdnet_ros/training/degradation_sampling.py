@@ -1,6 +1,6 @@
 """The LR degradation of each training clip, drawn from a distribution around the default simulated sensor.
 
-Real sensors differ from any one simulation, so every clip gets its own :class:`~stdnet_ros.degradation.Degradation`:
+Real sensors differ from any one simulation, so every clip gets its own :class:`~stdnet_ros.depth.degradation.Degradation`:
 
 * with probability ``p_default``: exactly the default (DVSR dToF peak, 100 m range, 1024 bins, no noise), the
   sensor the evaluation simulates, so the nominal case is always well covered;
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..degradation import KINDS, Degradation
+from ..depth.degradation import KINDS, Degradation
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import torch
 
 from ..data import find_sequences, generate_sequence, open_sequence, split_seed
 from ..data.scene import FPS
-from ..degradation import degrade_numpy
-from ..evaluation import EngineMethod, EvalFrame, EvalSequence, dataset_sequence, evaluate_sequence
-from ..metrics import mean_over_sequences
+from ..depth.degradation import degrade_numpy
+from ..evaluation.runner import EngineMethod, EvalFrame, EvalSequence, dataset_sequence, evaluate_sequence
+from ..evaluation.metrics import mean_over_sequences
 from ..model import STDNet
 from ..streaming import StreamingEngine
 from .config import TrainConfig

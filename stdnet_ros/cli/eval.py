@@ -1,5 +1,5 @@
 """``stdnet eval``: score STDNet (through the streaming engines, as the node runs it) and the classical baselines
-on dataset folders; writes metrics.json, metrics.md and figures/ to --out (see stdnet_ros/evaluation.py).
+on dataset folders; writes metrics.json, metrics.md and figures/ to --out (see stdnet_ros/evaluation/runner.py).
 
     stdnet eval --data ROOT [ROOT ...] --scale 4 --out DIR [--methods m1,m2] [--weights F ...] [--lr auto|SPEC]
 
@@ -12,13 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .data import DatasetError, find_sequences, open_sequence
-from .evaluation import (METHODS, STDNET_METHODS, BaselineMethod, EngineMethod, dataset_sequence, evaluate,
+from ..data import DatasetError, find_sequences, open_sequence
+from ..evaluation.runner import (METHODS, STDNET_METHODS, BaselineMethod, EngineMethod, dataset_sequence, evaluate,
                          markdown_table, parse_degradation)
-from .model import WeightsError, load_weights
-from .model.weights import read_metadata
-from .shipped import shipped_weights_path
-from .streaming import PRECISIONS, StreamingEngine, resolve_device
+from ..model import WeightsError, load_weights
+from ..model.weights import read_metadata
+from ..shipped import shipped_weights_path
+from ..streaming import PRECISIONS, StreamingEngine, resolve_device
 
 
 class UsageError(ValueError):

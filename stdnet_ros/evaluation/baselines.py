@@ -10,7 +10,7 @@ Every baseline maps ``(lr_depth_m, rgb, scale) -> hr_depth_m``:
 
 Pixel-centre convention: LR pixel (i, j) covers HR rows [s*i, s*i + s) and columns [s*j, s*j + s);
 ``cv2.resize`` follows it. Invalid LR pixels never bleed into valid ones: they are first filled from their
-valid neighbours (push-pull fill of :mod:`stdnet_ros.invalid_depth`, the network's own), the filled map is interpolated and filtered, and the HR block of
+valid neighbours (push-pull fill of :mod:`stdnet_ros.depth.invalid_depth`, the network's own), the filled map is interpolated and filtered, and the HR block of
 every invalid LR pixel is set back to NaN (:func:`upsample_masked`).
 
 The three guided filters weigh neighbours by the RGB guide only, so each is linear in the depth it
@@ -21,7 +21,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from .invalid_depth import fill_invalid_array, valid_array
+from ..depth.invalid_depth import fill_invalid_array, valid_array
 
 # Parameters from shared/research/data_baselines.md section 4: chosen there on one synthetic x4 frame
 # (a small grid, not the benchmark data) and used unchanged at x8 and x16. They are in HR pixels and

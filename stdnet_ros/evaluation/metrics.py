@@ -23,8 +23,8 @@ import math
 import numpy as np
 
 from .baselines import bicubic
-from .invalid_depth import valid_array
-from .geometry import Intrinsics, backproject, project
+from ..depth.invalid_depth import valid_array
+from ..depth.geometry import Intrinsics, backproject, project
 
 CM_PER_M = 100.0
 

@@ -1,4 +1,4 @@
-"""sensor_msgs/PointCloud2 from the organized cloud buffers of :mod:`stdnet_ros.cloud_arrays`.
+"""sensor_msgs/PointCloud2 from the organized cloud buffers of :mod:`stdnet_ros.depth.cloud_arrays`.
 
 The message classes are passed in (rclpy's ``sensor_msgs.msg.PointCloud2`` / ``PointField``, or a rosbags
 typestore's), so the same code serves the node and the bag tools.
@@ -7,9 +7,9 @@ import array
 
 import numpy as np
 
-from stdnet_ros.cloud_arrays import XYZ_DTYPE, XYZRGB_DTYPE, cloud_buffer, cloud_shape
-from stdnet_ros.geometry import Intrinsics
-from stdnet_ros.ros.image_conversion import with_uint8_payload
+from stdnet_ros.depth.cloud_arrays import XYZ_DTYPE, XYZRGB_DTYPE, cloud_buffer, cloud_shape
+from stdnet_ros.depth.geometry import Intrinsics
+from stdnet_ros.messages.image import with_uint8_payload
 
 FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 

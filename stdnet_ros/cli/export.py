@@ -1,9 +1,9 @@
 """``stdnet export``: the causal streaming step to ONNX (opset 19, DeformConv), checked against PyTorch."""
 from pathlib import Path
 
-from .export import export_causal_step, max_stream_difference
-from .model import WeightsError, load_weights
-from .shipped import resolve_weights
+from ..export import export_causal_step, max_stream_difference
+from ..model import WeightsError, load_weights
+from ..shipped import resolve_weights
 
 CHECK_FRAMES = 20
 TOLERANCE_M = 1e-3
@@ -21,8 +21,8 @@ def register(subparsers) -> None:
 
 
 def generated_frames(n: int, width: int, height: int, scale: int):
-    from .data import generate_sequence, split_seed
-    from .degradation import degrade_numpy
+    from ..data import generate_sequence, split_seed
+    from ..depth.degradation import degrade_numpy
 
     for frame in generate_sequence(split_seed("test", 0), n, width, height):
         yield frame.rgb, degrade_numpy(frame.depth_m, frame.rgb, scale)

@@ -11,7 +11,7 @@ values (NaN, depth <= 0) are pure black. Inputs: depth in metres, RGB as uint8 R
 import cv2
 import numpy as np
 
-from .invalid_depth import valid_array
+from ..depth.invalid_depth import valid_array
 from .metrics import CM_PER_M
 
 PANEL_MAX_WIDTH_PX = 320  # frame figure: wider images are shrunk to this (aspect kept)

@@ -1,7 +1,7 @@
-"""sensor_msgs/CameraInfo <-> :class:`stdnet_ros.geometry.Intrinsics` (pixels, OpenCV pixel-centre convention)."""
+"""sensor_msgs/CameraInfo <-> :class:`stdnet_ros.depth.geometry.Intrinsics` (pixels, OpenCV pixel-centre convention)."""
 import math
 
-from stdnet_ros.geometry import Intrinsics
+from stdnet_ros.depth.geometry import Intrinsics
 
 
 class CameraInfoError(ValueError):
@@ -30,12 +30,10 @@ def intrinsics_from_camera_info(msg, name: str = "camera_info") -> Intrinsics:
     return Intrinsics(fx=k[0], fy=k[4], cx=k[2], cy=k[5], width=int(msg.width), height=int(msg.height))
 
 
-def camera_info_from_intrinsics(intr: Intrinsics, header):
-    """rclpy CameraInfo of an undistorted pinhole camera: K and P from ``intr``, R identity, plumb_bob with D = 0.
-    (Imported here so that reading CameraInfo fields, which the ROS-free pipeline does, needs no ROS package.)"""
-    from sensor_msgs.msg import CameraInfo
-
-    return CameraInfo(
+def camera_info_from_intrinsics(intr: Intrinsics, camera_info_cls, header):
+    """A ``camera_info_cls`` (rclpy's sensor_msgs.msg.CameraInfo, passed in like the image and cloud classes) of an
+    undistorted pinhole camera: K and P from ``intr``, R identity, plumb_bob with D = 0."""
+    return camera_info_cls(
         header=header,
         width=intr.width,
         height=intr.height,

@@ -11,10 +11,10 @@ import argparse
 import json
 import sys
 
-from .data import DatasetError
-from .model import WeightsError
-from .training.checkpoint import CheckpointError
-from .training.config import SOURCES, ConfigError, load_config
+from ..data import DatasetError
+from ..model import WeightsError
+from ..training.checkpoint import CheckpointError
+from ..training.config import SOURCES, ConfigError, load_config
 
 
 def register(subparsers) -> None:
@@ -45,8 +45,8 @@ def overrides(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .training.distributed import setup
-    from .training.trainer import Trainer, TrainingDiverged
+    from ..training.distributed import setup
+    from ..training.trainer import Trainer, TrainingDiverged
 
     try:
         config = load_config(args.config, overrides(args))

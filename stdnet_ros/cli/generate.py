@@ -7,7 +7,7 @@ import torch
 
 from stdnet_ros.data import SPLITS, generate_sequence, split_seed, write_sequence
 from stdnet_ros.data.scene import MOTIONS
-from stdnet_ros.degradation import KINDS, Degradation
+from stdnet_ros.depth.degradation import KINDS, Degradation
 
 
 def _scales(text: str) -> tuple[int, ...]:

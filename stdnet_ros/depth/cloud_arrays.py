@@ -1,6 +1,6 @@
 """Organized point-cloud buffers from depth (metres) + intrinsics (+ RGB), ROS-free.
 
-The per-frame core shared by the node (stdnet_ros.ros.cloud wraps it into a PointCloud2) and the bag tools.
+The per-frame core shared by the node (stdnet_ros.messages.pointcloud2 wraps it into a PointCloud2) and the bag tools.
 Layouts are those of depth_image_proc / PCL (``PointCloud2Modifier::setPointCloud2FieldsByString``):
 
 * ``xyz``: x, y, z float32 at byte offsets 0, 4, 8; point_step 16 (4 zero padding bytes).
@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from stdnet_ros.geometry import Intrinsics, pixel_rays
+from stdnet_ros.depth.geometry import Intrinsics, pixel_rays
 
 XYZ_DTYPE = np.dtype({"names": ["x", "y", "z"], "formats": ["<f4"] * 3, "offsets": [0, 4, 8], "itemsize": 16})
 XYZRGB_DTYPE = np.dtype({"names": ["x", "y", "z", "rgb"], "formats": ["<f4"] * 4, "offsets": [0, 4, 8, 16],

@@ -32,14 +32,14 @@ from typing import Protocol
 import numpy as np
 
 from .baselines import BASELINES, run_baseline
-from .data import DatasetError, SequenceReader
-from .data.scene import FPS
-from .degradation import KINDS, Degradation, degrade_numpy
+from ..data import DatasetError, SequenceReader
+from ..data.scene import FPS
+from ..depth.degradation import KINDS, Degradation, degrade_numpy
 from .figures import save_frame_figure, save_xt_slice_figure
-from .geometry import backproject
-from .invalid_depth import valid_array
+from ..depth.geometry import backproject
+from ..depth.invalid_depth import valid_array
 from .metrics import SequenceMetrics, flow_from_depth_and_poses, forward_splat, mean_over_sequences
-from .streaming import StreamingEngine
+from ..streaming import StreamingEngine
 
 STDNET_METHODS = {"stdnet-causal": "causal", "stdnet-bidirectional": "bidirectional"}
 METHODS = (*STDNET_METHODS, *BASELINES)

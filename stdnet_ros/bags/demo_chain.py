@@ -7,7 +7,7 @@
 4. this process records what the node publishes (depth_sr/image, camera_info, points, status) into OUT/output_bag
    with rclpy subscriptions, and notes when each input RGB and each output arrives;
 5. the node's outputs are scored against the bag's ground truth next to the bicubic and guided-filter baselines on
-   the same frames (``stdnet_ros.evaluation``: OUT/eval/metrics.json, metrics.md, figures/), and the latency
+   the same frames (``stdnet_ros.evaluation.runner``: OUT/eval/metrics.json, metrics.md, figures/), and the latency
    (input arrival -> output arrival here, wall clock) and model time (the node's status) are summarised.
 
 Exit 0 only when the chain ran and every input frame is accounted for: published, or counted by the node as
@@ -37,33 +37,18 @@ from stdnet_ros.bags.run import BASELINES, DEPTH_SR_INFO_TOPIC, DEPTH_SR_TOPIC, 
 from stdnet_ros.bags.sample import write_sample_bag
 from stdnet_ros.bags.typestore import STATUS_TYPE
 from stdnet_ros.bags.writer import BagWriter
-from stdnet_ros.evaluation import BaselineMethod, EvalFrame, EvalSequence, evaluate, markdown_table
+from stdnet_ros.evaluation.runner import BaselineMethod, EvalFrame, EvalSequence, evaluate, markdown_table
 from stdnet_ros.model import WeightsError
 from stdnet_ros.model.weights import read_metadata
 from stdnet_ros.ros import InterfacesNotBuiltError, interfaces_env
-from stdnet_ros.ros.image_conversion import image_to_depth_m, image_to_rgb
+from stdnet_ros.messages.image import image_to_depth_m, image_to_rgb
 from stdnet_ros.shipped import resolve_weights
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "stdnet.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "stdnet.yaml"
 OUTPUTS = {DEPTH_SR_TOPIC: "sensor_msgs/msg/Image", DEPTH_SR_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
            POINTS_TOPIC: "sensor_msgs/msg/PointCloud2", STATUS_TOPIC: STATUS_TYPE}
 START_TIMEOUT_S = 120.0  # node start-up (imports, weights) and DDS discovery
 IDLE_TIMEOUT_S = 15.0  # after the replay: give up waiting when no output came for this long
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="sample bag -> stdnet_node over DDS -> recorded bag, quality table, latency")
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the bags, metrics and logs")
-    p.add_argument("--bag", type=Path, help="input bag with a ground truth (default: OUT/sample_bag, written if "
-                                            "missing)")
-    p.add_argument("--frames", type=int, default=60, help="frames of the sample bag when it is written")
-    p.add_argument("--weights", default="stdnet-lite", help=".safetensors file or shipped preset name")
-    p.add_argument("--mode", choices=("causal", "bidirectional"), default="causal")
-    p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--rate", type=float, default=0.25,
-                   help="replay speed (default 0.25: the 30 Hz sample at 7.5 Hz, so a CPU keeps up; 1 = recorded rate)")
-    p.set_defaults(func=run)
 
 
 def child_env() -> dict[str, str]:
