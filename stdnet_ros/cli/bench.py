@@ -12,73 +12,65 @@ RATES_HZ = (5, 10, 30)  # input rates of stdnet bench latency
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="run a benchmark and write JSON under bench/results/")
     targets = parser.add_subparsers(dest="target", required=True)
-    for name, add in (("model", _model), ("latency", _latency), ("profile", _profile), ("node", _node),
-                      ("train", _train)):
-        add(targets, name)
+    for name, (help_text, add_options) in TARGETS.items():
+        p = targets.add_parser(name, help=help_text)
+        add_options(p)
+        p.add_argument("--device", default="auto")
+        p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
+        p.set_defaults(func=deferred(f"stdnet_ros.bench.{name}_bench"))
 
 
-def _model(targets, name: str) -> None:
-    p = targets.add_parser(name, help="offline vs streaming per-frame ms and streaming memory")
-    p.add_argument("--preset", default="stdnet-lite")
-    p.add_argument("--width", type=int, default=320, help="HR output width (pixels)")
-    p.add_argument("--height", type=int, default=240, help="HR output height (pixels)")
+def _image(p, width: int, height: int) -> None:
+    """The HR (output) size and the scale of a target's input frames."""
+    p.add_argument("--width", type=int, default=width, help="HR output width (pixels)")
+    p.add_argument("--height", type=int, default=height, help="HR output height (pixels)")
     p.add_argument("--scale", type=int, default=4)
+
+
+def _model(p) -> None:
+    p.add_argument("--preset", default="stdnet-lite")
+    _image(p, 320, 240)
     p.add_argument("--frames", type=int, default=200, help="length of the streamed sequence")
     p.add_argument("--offline-frames", type=int, default=16, help="clip length of the offline forward")
-    p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="fp32")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=deferred("stdnet_ros.bench.model_bench"))
 
 
-def _latency(targets, name: str) -> None:
-    p = targets.add_parser(name, help="node latency (p50/p95/max), drops at 5/10/30 Hz; optional memory soak")
+def _latency(p) -> None:
     p.add_argument("--preset", default="stdnet-lite")
-    p.add_argument("--width", type=int, default=320, help="RGB (output) width")
-    p.add_argument("--height", type=int, default=240, help="RGB (output) height")
-    p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--device", default="auto")
+    _image(p, 320, 240)
     p.add_argument("--seconds", type=float, default=20.0, help="input duration of each (mode, rate) run")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--rates", nargs="+", type=float, default=list(RATES_HZ), metavar="HZ")
     p.add_argument("--soak-minutes", type=float, default=0.0, help="also run a 30 Hz soak of this many minutes")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=deferred("stdnet_ros.bench.latency_bench"))
 
 
-def _profile(targets, name: str) -> None:
-    p = targets.add_parser(name, help="operator profile of the steady-state streaming step")
+def _profile(p) -> None:
     p.add_argument("--preset", default="stdnet-lite")
     p.add_argument("--directions", default="causal", choices=("causal", "bidirectional"))
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--scale", type=int, default=4)
+    _image(p, 640, 480)
     p.add_argument("--steps", type=int, default=5, help="profiled steady-state pushes")
-    p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="fp32")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=deferred("stdnet_ros.bench.profile_bench"))
 
 
-def _node(targets, name: str) -> None:
-    p = targets.add_parser(name, help="node overhead per frame (all but the model) (stdnet bench latency: end to end)")
-    p.add_argument("--width", type=int, default=640, help="HR output width (pixels)")
-    p.add_argument("--height", type=int, default=480, help="HR output height (pixels)")
-    p.add_argument("--scale", type=int, default=4)
+def _node(p) -> None:
+    _image(p, 640, 480)
     p.add_argument("--frames", type=int, default=200, help="timed frames per cloud setting")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=deferred("stdnet_ros.bench.node_bench"))
 
 
-def _train(targets, name: str) -> None:
-    p = targets.add_parser(name, help="ms per training step, grid-sample vs torchvision deformable conv")
+def _train(p) -> None:
     p.add_argument("--preset", default="stdnet-lite")
     p.add_argument("--directions", default="causal", choices=("causal", "bidirectional"))
-    p.add_argument("--batch", type=int, default=2, help="clips per step (the CPU recipe: 2)")
-    p.add_argument("--frames", type=int, default=4, help="clip length (the CPU recipe: 4)")
-    p.add_argument("--patch", type=int, default=96, help="HR patch side in pixels (the CPU recipe: 96)")
+    p.add_argument("--batch", type=int, default=2, help="clips per step")
+    p.add_argument("--frames", type=int, default=4, help="clip length")
+    p.add_argument("--patch", type=int, default=96, help="HR patch side in pixels")
     p.add_argument("--steps", type=int, default=5, help="timed steps per implementation (after 2 warm-up steps)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", type=Path, default=record.RESULTS_DIR)
-    p.set_defaults(func=deferred("stdnet_ros.bench.train_bench"))
+
+
+# target -> (help, its own options); each runs stdnet_ros.bench.<target>_bench.run
+TARGETS = {
+    "model": ("offline vs streaming per-frame ms and streaming memory", _model),
+    "latency": ("node latency (p50/p95/max), drops at 5/10/30 Hz; optional memory soak", _latency),
+    "profile": ("operator profile of the steady-state streaming step", _profile),
+    "node": ("node overhead per frame, all but the model (end to end: stdnet bench latency)", _node),
+    "train": ("ms per training step, grid-sample vs torchvision deformable conv", _train),
+}
