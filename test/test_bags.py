@@ -2,6 +2,7 @@
 rosbags and the mcap library, stamps kept, metrics equal to `stdnet eval` on the same frames) and bad bags."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -18,7 +19,8 @@ from stdnet_ros.bags.reader import BagReader
 from stdnet_ros.bags.run import DEPTH_SR_INFO_TOPIC, DEPTH_SR_TOPIC, STATUS_TOPIC, run_bag
 from stdnet_ros.bags.writer import BagWriter
 from stdnet_ros.data import generate_sequence, split_seed, write_sequence
-from stdnet_ros.depth.degradation import degrade_numpy
+from stdnet_ros.data.folders import depth_to_png_mm
+from stdnet_ros.depth.degradation import DEFAULT_SENSOR, SENSORS, degrade_numpy
 from stdnet_ros.model import build_model, save_weights
 from stdnet_ros.messages.image import depth_m_to_image, image_to_depth_m, image_to_rgb, rgb_to_image
 
@@ -77,7 +79,8 @@ def test_sample_bag_round_trip(bags, storage):
         np.testing.assert_allclose(np.nan_to_num(gt), frame.depth_m, atol=5e-4)
         lr = image_to_depth_m(by_topic[sample.DEPTH_TOPIC][i])
         assert lr.shape == (HEIGHT // SCALE, WIDTH // SCALE) and by_topic[sample.DEPTH_TOPIC][i].encoding == "16UC1"
-        np.testing.assert_allclose(np.nan_to_num(lr), degrade_numpy(frame.depth_m, frame.rgb, SCALE), atol=5e-4)
+        expected = degrade_numpy(frame.depth_m, frame.rgb, SCALE, SENSORS[DEFAULT_SENSOR], sample.lr_seed(0, i))
+        np.testing.assert_allclose(np.nan_to_num(lr), expected, atol=5e-4)
     rgb_info, depth_info = by_topic[sample.RGB_INFO_TOPIC][0], by_topic[sample.DEPTH_INFO_TOPIC][0]
     intr = frames[0].intrinsics
     assert (rgb_info.width, rgb_info.height, rgb_info.k[0], rgb_info.k[2]) == (WIDTH, HEIGHT, intr.fx, intr.cx)
@@ -124,10 +127,14 @@ def test_bag_run_output_readable_with_input_stamps(bags, weights, tmp_path):
 
 def test_bag_run_metrics_equal_stdnet_eval(bags, weights, tmp_path):
     """`bag run` scores the node's pipeline outputs with the evaluation code; `stdnet eval` on a dataset folder of
-    the same generated frames (16-bit mm PNGs, as the bag's 16UC1) gives the same metrics."""
+    the same generated frames and the bag's LR (16-bit mm PNGs, as the bag's 16UC1) gives the same metrics."""
     run_bag(bags["mcap"][0], tmp_path / "out", str(weights), eval_out=tmp_path / "bag_eval")
-    write_sequence(tmp_path / "data" / "seq", generate_sequence(split_seed("test", 0), FRAMES, WIDTH, HEIGHT),
-                   scales=(SCALE,))
+    folder = tmp_path / "data" / "seq"
+    write_sequence(folder, generate_sequence(split_seed("test", 0), FRAMES, WIDTH, HEIGHT), scales=())
+    (folder / f"lr_x{SCALE}").mkdir()
+    with BagReader(bags["mcap"][0]) as bag:
+        for i, (_, _, msg) in enumerate(bag.messages([sample.DEPTH_TOPIC])):
+            cv2.imwrite(str(folder / f"lr_x{SCALE}" / f"{i:06d}.png"), depth_to_png_mm(image_to_depth_m(msg)))
     assert cli.main(["eval", "--data", str(tmp_path / "data"), "--scale", str(SCALE), "--out",
                      str(tmp_path / "eval"), "--methods", "stdnet-causal,bicubic,guided-filter", "--weights",
                      str(weights), "--device", "cpu"]) == 0

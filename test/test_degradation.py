@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from stdnet_ros.depth.degradation import KINDS, Degradation, degrade, degrade_numpy
+from stdnet_ros.depth.degradation import KINDS, SENSORS, Degradation, degrade, degrade_numpy
 
 
 def _rgb(value: float, h: int, w: int) -> torch.Tensor:
@@ -152,6 +152,17 @@ def test_photon_starved_dtof_blocks_drop_out():
     lr = degrade(depth, rgb, 8, photons=2.0, generator=torch.Generator().manual_seed(0))
     assert (lr[:4] == 0).float().mean() > 0.9
     assert (lr[4:] > 0).all()
+
+
+@pytest.mark.parametrize("depth_m", [1.234, 2.30, 3.87])
+def test_named_sensors_quantise_to_their_bin_width_and_indoor_drops_about_one_percent(depth_m):
+    depth, rgb = torch.full((256, 256), depth_m), _rgb(0.5, 256, 256)
+    indoor = SENSORS["indoor"].apply(depth, rgb, 4, torch.Generator().manual_seed(0))
+    dvsr = SENSORS["dvsr"].apply(depth, rgb, 4)
+    valid = indoor > 0
+    assert 0.005 < 1 - valid.float().mean().item() < 0.02
+    assert (indoor[valid] - depth_m).abs().max() <= 0.005 + 1e-5  # 1 cm bins
+    assert (dvsr > 0).all() and (dvsr - depth_m).abs().max() <= 100 / 1023 / 2 + 1e-5  # 9.8 cm bins
 
 
 def test_numpy_wrapper_matches_torch_with_hwc_rgb():

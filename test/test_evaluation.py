@@ -17,9 +17,9 @@ from stdnet_ros.data import generate_sequence, open_sequence, write_sequence
 from stdnet_ros.data.motion import static_trajectory
 from stdnet_ros.data.scene import random_scene
 from stdnet_ros.data.synthetic import SyntheticSequence, default_intrinsics
-from stdnet_ros.depth.degradation import Degradation
-from stdnet_ros.evaluation.runner import (BaselineMethod, EngineMethod, dataset_sequence, describe_degradation, evaluate_sequence,
-                                   parse_degradation)
+from stdnet_ros.depth.degradation import SENSORS, Degradation
+from stdnet_ros.evaluation.runner import (BaselineMethod, EngineMethod, SingleFrameMethod, dataset_sequence,
+                                         describe_degradation, evaluate_sequence, parse_degradation)
 from stdnet_ros.evaluation.metrics import SequenceMetrics
 from stdnet_ros.model import save_weights
 from stdnet_ros.streaming import StreamingEngine
@@ -112,12 +112,32 @@ def test_engine_results_equal_the_offline_forward(dataset):
         assert result[key] == pytest.approx(value, rel=1e-4), key
 
 
+def test_single_frame_ablation_runs_each_frame_as_its_own_clip(dataset):
+    model = tiny_model("causal")
+    seq = open_sequence(dataset / "seqs" / "a")
+    methods = {"single": SingleFrameMethod(StreamingEngine(model, "cpu")),
+               "causal": EngineMethod(StreamingEngine(model, "cpu"))}
+    result = evaluate_sequence(dataset_sequence(seq, 4), methods, 4)
+    expected = SequenceMetrics(4)
+    for i in range(len(seq)):
+        rgb = torch.from_numpy(seq.rgb(i)).permute(2, 0, 1)[None, None] / 255.0
+        with torch.no_grad():
+            alone = model(torch.from_numpy(seq.lr(i, 4))[None, None, None], rgb)[0, 0, 0].numpy()
+        support = np.kron(seq.lr(i, 4) > 0, np.ones((4, 4), bool))
+        expected.add(np.where(support, alone, np.nan), seq.depth(i), seq.lr(i, 4), seq.flow(i) if i else None)
+    for key, value in expected.result().items():
+        assert result["single"][key] == pytest.approx(value, rel=1e-4), key
+    assert result["single"]["rmse_cm"] != pytest.approx(result["causal"]["rmse_cm"], rel=1e-4)  # the passes matter
+
+
 def test_lr_option_simulates_another_degradation(dataset, report):
     assert parse_degradation("auto") is None
     spec = "area:noise=0.02,dropout=0.1"
     assert parse_degradation(spec) == Degradation("area", noise=0.02, dropout=0.1)
     assert describe_degradation(parse_degradation(spec)) == spec
     assert parse_degradation("dtof:range_m=40,bins=512") == Degradation(range_m=40.0, bins=512)
+    for name, sensor in SENSORS.items():
+        assert parse_degradation(name) == sensor and describe_degradation(sensor) == name
     for bad, message in (("sonar", "unknown kind"), ("dtof:bins=x", "bins must be a number"),
                          ("dtof:gain=2", "bad parameter"), ("area:photons=5", "photons applies to kind 'dtof'")):
         with pytest.raises(ValueError, match=message):
@@ -172,7 +192,7 @@ def test_missing_shipped_weights_and_bad_methods(dataset, capsys):
     weights = str(dataset / "tiny-causal.safetensors")
     assert cli.main(eval_args(dataset, dataset / "seqs", dataset / "o3", "--methods", "nearest",
                               "--weights", weights)) == 2
-    assert "stdnet-causal is not in --methods" in capsys.readouterr().err
+    assert "none of stdnet-causal, stdnet-single-frame is in --methods" in capsys.readouterr().err
 
 
 def break_intrinsics(seq):

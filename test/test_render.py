@@ -11,7 +11,8 @@ from stdnet_ros.data.raycast import Primitive, Rays
 from stdnet_ros.data.render import object_poses, render_view
 from stdnet_ros.data.scene import FAST, FPS, Scene, SceneObject
 from stdnet_ros.data.synthetic import forward_flow
-from stdnet_ros.data.textures import PHOTO_NAMES, PROCEDURAL_NAMES, TEXTURE_SIZE, Texture, photo, procedural
+from stdnet_ros.data.textures import (HELD_OUT_PHOTO_NAMES, HELD_OUT_PROCEDURAL_NAMES, PHOTO_NAMES,
+                                      PROCEDURAL_NAMES, TEXTURE_SIZE, Texture, photo, procedural)
 from stdnet_ros.depth.geometry import Intrinsics, backproject, project
 
 INTR = Intrinsics(fx=500.0, fy=510.0, cx=150.3, cy=110.7, width=320, height=240)
@@ -237,12 +238,12 @@ def test_random_scenes_put_visible_objects_inside_the_room(seed):
 
 
 def test_textures_load_offline_and_wrap_seamlessly():
-    for name in PHOTO_NAMES:  # bundled in the scikit-image wheel: no download
+    for name in PHOTO_NAMES + HELD_OUT_PHOTO_NAMES:  # bundled in the scikit-image wheel: no download
         image = photo(name)
         assert image.shape == (TEXTURE_SIZE, TEXTURE_SIZE, 3) and 0 <= image.min() and image.max() <= 1, name
     rng = np.random.default_rng(0)
     uv = torch.from_numpy(rng.uniform(-3, 3, (500, 2))).float()
-    for name in PROCEDURAL_NAMES:
+    for name in PROCEDURAL_NAMES + HELD_OUT_PROCEDURAL_NAMES:
         texture = Texture.from_image(procedural(name, rng), tile_m=0.7)
         fine, coarse = torch.full((500,), 1e-4), torch.full((500,), 0.7)
         shifted = uv + torch.tensor([0.7, -1.4])  # whole tiles
@@ -250,6 +251,16 @@ def test_textures_load_offline_and_wrap_seamlessly():
         # a footprint of a whole tile reads the coarsest mip level: nearly the tile's mean colour
         mean = texture.levels[0].reshape(-1, 3).mean(0)
         assert torch.allclose(texture.sample(uv, coarse), mean.expand(500, 3), atol=0.08), name
+
+
+def test_only_the_test_split_uses_the_held_out_textures():
+    held_out = set(HELD_OUT_PHOTO_NAMES + HELD_OUT_PROCEDURAL_NAMES)
+    assert not held_out & set(PHOTO_NAMES + PROCEDURAL_NAMES)
+    for split in SPLITS:
+        names = {t.name for i in range(6) for obj in generate_sequence(split_seed(split, i), 1, 64, 48).scene.objects
+                 for t in obj.textures}
+        assert names <= held_out if split == "test" else not names & held_out, split
+        assert len(names) >= 4, split  # drawn from the pool, not one fixed texture
 
 
 def test_screen_rectangle_culling_changes_nothing(monkeypatch):

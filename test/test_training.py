@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from stdnet_ros import cli
 from stdnet_ros.data import DatasetError, generate_sequence, open_sequence, split_seed, write_sequence
-from stdnet_ros.depth.degradation import Degradation, degrade
+from stdnet_ros.depth.degradation import SENSORS, degrade
 from stdnet_ros.model import build_model, load_weights, save_weights
 from stdnet_ros.model.losses import STDNetLoss
 from stdnet_ros.shipped import shipped_weights_path
@@ -28,7 +28,7 @@ from stdnet_ros.training.trainer import initialise_from, start_at_upsampled_lr, 
 from conftest import TINY
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "train"
-AREA_ONLY = DegradationDistribution(p_default=0.0, p_other_family=1.0, other_families=("area",), p_noise=0.0,
+AREA_ONLY = DegradationDistribution(p_sensor=0.0, p_other_family=1.0, other_families=("area",), p_noise=0.0,
                                     p_dropout=0.0)
 
 
@@ -80,10 +80,13 @@ def test_degradation_distribution_is_varied_valid_and_seeded():
     dist = DegradationDistribution()
     draws = [dist.sample(np.random.default_rng([3, i])) for i in range(400)]
     assert draws == [dist.sample(np.random.default_rng([3, i])) for i in range(400)]
-    assert 0.12 < sum(d == Degradation() for d in draws) / len(draws) < 0.28
+    for sensor in SENSORS.values():
+        assert 0.05 < sum(d == sensor for d in draws) / len(draws) < 0.15
     assert {d.kind for d in draws} == {"dtof", "area", "nearest", "bicubic"}
-    dtof = [d for d in draws if d.kind == "dtof" and d != Degradation()]
-    assert all(50.0 <= d.range_m <= 200.0 and d.bins in (512, 1024, 2048) for d in dtof)
+    dtof = [d for d in draws if d.kind == "dtof" and d not in SENSORS.values()]
+    widths_m = [d.range_m / (d.bins - 1) for d in dtof]
+    assert all(15.0 <= d.range_m <= 150.0 for d in dtof)
+    assert 0.0049 < min(widths_m) < 0.007 and 0.07 < max(widths_m) < 0.101  # about 5 mm to 10 cm bins
     assert any(d.photons > 0 for d in dtof) and any(d.noise > 0 for d in draws) and any(d.dropout > 0 for d in draws)
     depth, rgb = torch.rand(16, 16) * 5 + 1, torch.rand(3, 16, 16)
     for d in draws[:40]:

@@ -3,8 +3,9 @@
 Topics (all reliable, KEEP_LAST 10, frame ``camera_optical_frame``, depth registered to the RGB camera):
 
 * ``/camera/rgb/image`` rgb8 W x H and ``/camera/rgb/camera_info``;
-* ``/camera/depth/image`` 16UC1 millimetres, (W / scale) x (H / scale), made from the ground truth with the
-  default dToF degradation, and ``/camera/depth/camera_info``;
+* ``/camera/depth/image`` 16UC1 millimetres, (W / scale) x (H / scale), made from the ground truth by the default
+  sensor (depth/degradation.py, the indoor one), seeded per frame as ``stdnet eval --lr indoor`` seeds a folder
+  named ``test_<sequence>``, and ``/camera/depth/camera_info``;
 * ``/camera/depth_gt/image`` 16UC1 millimetres W x H: the ground truth (aligned with the RGB).
 
 Frames are 30 Hz; the first stamp is the wall clock when writing starts. Every message of a frame carries
@@ -12,6 +13,7 @@ the same header stamp, which is also its log time. The pixels are those of ``std
 from the same sequence (16-bit millimetre PNGs), so a bag and a folder of one seed evaluate identically.
 """
 import time
+import zlib
 from pathlib import Path
 
 from sensor_msgs.msg import CameraInfo, Image
@@ -19,7 +21,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from stdnet_ros.bags.messages import header
 from stdnet_ros.bags.writer import BagWriter
 from stdnet_ros.data import generate_sequence, split_seed
-from stdnet_ros.depth.degradation import degrade_numpy
+from stdnet_ros.depth.degradation import DEFAULT_SENSOR, SENSORS, degrade_numpy
 from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
 from stdnet_ros.messages.image import depth_m_to_image, rgb_to_image
 
@@ -32,6 +34,11 @@ FRAME_ID = "camera_optical_frame"
 FPS = 30
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+
+
+def lr_seed(sequence: int, index: int) -> int:
+    """Seed of the LR simulation of frame ``index`` (the evaluation's rule for a folder test_<sequence>)."""
+    return zlib.crc32(f"test_{sequence:06d}/{index}".encode())
 
 
 def write_sample_bag(path: Path, frames: int = 60, width: int = 320, height: int = 240, scale: int = 4,
@@ -47,7 +54,7 @@ def write_sample_bag(path: Path, frames: int = 60, width: int = 320, height: int
         for i, frame in enumerate(generate_sequence(split_seed("test", sequence), frames, width, height)):
             t_ns = start_ns + i * 1_000_000_000 // FPS
             hdr = header(t_ns, FRAME_ID)
-            lr_m = degrade_numpy(frame.depth_m, frame.rgb, scale)
+            lr_m = degrade_numpy(frame.depth_m, frame.rgb, scale, SENSORS[DEFAULT_SENSOR], lr_seed(sequence, i))
             bag.write(RGB_TOPIC, rgb_to_image(frame.rgb, Image, hdr), t_ns)
             bag.write(RGB_INFO_TOPIC, camera_info_from_intrinsics(frame.intrinsics, CameraInfo, hdr), t_ns)
             bag.write(DEPTH_TOPIC, depth_m_to_image(lr_m, Image, hdr, "16UC1"), t_ns)

@@ -4,17 +4,19 @@ on dataset folders; writes metrics.json, metrics.md and figures/ to --out (see s
     stdnet eval --data ROOT [ROOT ...] --scale 4 --out DIR [--methods m1,m2] [--weights F ...] [--lr auto|SPEC]
 
 A ROOT is a sequence folder or a folder of them (the project layout or TarTanAir). --lr auto (default): LR from
-lr_x{s}/ when present, else simulated with the default degradation; --lr SPEC always simulates, e.g.
-"area:noise=0.02,dropout=0.05" or "dtof:range_m=40,bins=512,photons=200". Without --weights, STDNet methods use
-the shipped weights of --preset for the scale and mode.
+lr_x{s}/ when present, else simulated by the indoor robot sensor (1 cm dToF bins, shot noise, 1 % dropouts);
+--lr indoor or --lr dvsr (the paper's protocol, 9.8 cm bins) simulates a named sensor (stdnet_ros/depth/
+degradation.py), --lr SPEC any degradation, e.g. "area:noise=0.02,dropout=0.05" or
+"dtof:range_m=40,bins=512,photons=200". Without --weights, STDNet methods use the shipped weights of --preset for
+the scale and mode.
 """
 import argparse
 import sys
 from pathlib import Path
 
 from ..data import DatasetError, find_sequences, open_sequence
-from ..evaluation.runner import (METHODS, STDNET_METHODS, BaselineMethod, EngineMethod, dataset_sequence, evaluate,
-                         markdown_table, parse_degradation)
+from ..evaluation.runner import (METHODS, STDNET_METHODS, BaselineMethod, EngineMethod, SingleFrameMethod,
+                                 dataset_sequence, evaluate, markdown_table, parse_degradation)
 from ..model import WeightsError, load_weights
 from ..model.weights import read_metadata
 from ..shipped import shipped_weights_path
@@ -35,7 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--weights", nargs="+", default=[], metavar="FILE",
                    help="STDNet weights (.safetensors); each file's mode picks stdnet-causal or stdnet-bidirectional")
     p.add_argument("--preset", default="stdnet-lite", help="shipped weights to use when --weights is not given")
-    p.add_argument("--lr", default="auto", help="auto, or a degradation SPEC to simulate LR with (see above)")
+    p.add_argument("--lr", default="auto", help="auto, a sensor (indoor, dvsr) or a degradation SPEC (see above)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     p.add_argument("--precision", default="fp32", choices=sorted(PRECISIONS), help="STDNet engine precision")
     p.set_defaults(func=run)
@@ -50,16 +52,19 @@ def parse_methods(text: str) -> list[str]:
 
 
 def stdnet_weights(methods: list[str], files: list[str], preset: str, scale: int) -> dict[str, Path]:
-    """The weights file of each selected STDNet method: from --weights by their mode, else the shipped file."""
+    """The weights file of each selected STDNet method: from --weights by their mode (a causal file also serves
+    stdnet-single-frame), else the shipped file."""
     chosen = {}
     for file in files:
         config, _ = read_metadata(file)
-        method = f"stdnet-{config.directions}"
-        if method not in methods:
-            raise UsageError(f"--weights {file}: a {config.directions} model, but {method} is not in --methods")
-        if method in chosen:
-            raise UsageError(f"--weights: two {config.directions} models ({chosen[method]} and {file})")
-        chosen[method] = Path(file)
+        served = [m for m in methods if STDNET_METHODS.get(m) == config.directions]
+        if not served:
+            users = ", ".join(m for m, d in STDNET_METHODS.items() if d == config.directions)
+            raise UsageError(f"--weights {file}: a {config.directions} model, but none of {users} is in --methods")
+        for method in served:
+            if method in chosen:
+                raise UsageError(f"--weights: two {config.directions} models ({chosen[method]} and {file})")
+            chosen[method] = Path(file)
     for method in methods:
         if method in STDNET_METHODS and method not in chosen:
             path = shipped_weights_path(preset, scale, STDNET_METHODS[method])
@@ -94,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         for method in methods:
             if method in STDNET_METHODS:
                 model = load_weights(weights[method], device, scale=args.scale, directions=STDNET_METHODS[method])
-                runners[method] = EngineMethod(StreamingEngine(model, device, args.precision))
+                kind = SingleFrameMethod if method == "stdnet-single-frame" else EngineMethod
+                runners[method] = kind(StreamingEngine(model, device, args.precision))
             else:
                 runners[method] = BaselineMethod(method, args.scale)
         sequences = (dataset_sequence(reader, args.scale, degradation, name) for name, reader in readers)

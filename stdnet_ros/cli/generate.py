@@ -7,7 +7,8 @@ import torch
 
 from stdnet_ros.data import SPLITS, generate_sequence, split_seed, write_sequence
 from stdnet_ros.data.scene import MOTIONS
-from stdnet_ros.depth.degradation import KINDS, Degradation
+from stdnet_ros.depth.degradation import DEFAULT_SENSOR
+from stdnet_ros.evaluation.runner import parse_degradation
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -18,6 +19,15 @@ def _scales(text: str) -> tuple[int, ...]:
     if any(s < 1 for s in scales):
         raise argparse.ArgumentTypeError(f"--scales: scales must be positive, got {text!r}")
     return scales
+
+
+def _degradation(text: str):
+    if text == "auto":
+        raise argparse.ArgumentTypeError("--lr: auto is for stdnet eval; name a sensor or a degradation spec")
+    try:
+        return parse_degradation(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def register(subparsers) -> None:
@@ -33,7 +43,9 @@ def register(subparsers) -> None:
     p.add_argument("--height", type=int, default=480, help="HR height in pixels, a multiple of 16")
     p.add_argument("--motion", choices=MOTIONS, default="mixed", help="camera and object speed profile")
     p.add_argument("--scales", type=_scales, default=(4, 8, 16), help="LR scales to store, e.g. 4,8,16 ('' for none)")
-    p.add_argument("--lr", choices=KINDS, default="dtof", help="LR simulation for the stored lr_x{s}/ folders")
+    p.add_argument("--lr", type=_degradation, default=DEFAULT_SENSOR,
+                   help="LR simulation for the stored lr_x{s}/ folders: a sensor (indoor, dvsr) or a spec as in "
+                        "stdnet eval --lr, e.g. area:noise=0.02")
     p.set_defaults(func=run)
 
 
@@ -41,12 +53,11 @@ def run(args: argparse.Namespace) -> int:
     # The ray caster runs many small tensor ops: one thread per process is faster than OpenMP on a shared CPU
     # (measured 86 vs 700-1400 ms/frame at 640x480 with the other core busy). Run processes with --start to parallelise.
     torch.set_num_threads(1)
-    degradation = Degradation(kind=args.lr)
     for index in range(args.start, args.start + args.sequences):
         seed = split_seed(args.split, index)
         folder = args.out / f"{args.split}_{index:06d}"
         start = time.perf_counter()
         frames = generate_sequence(seed, args.frames, args.width, args.height, args.motion)
-        count = write_sequence(folder, frames, args.scales, degradation, seed=seed)
+        count = write_sequence(folder, frames, args.scales, args.lr, seed=seed)
         print(f"{folder}: {count} frames, seed {seed}, {time.perf_counter() - start:.1f} s", flush=True)
     return 0

@@ -10,7 +10,7 @@ import torch
 
 from stdnet_ros.data.motion import Trajectory, random_trajectory, rotvec_to_matrix, static_trajectory
 from stdnet_ros.data.raycast import Primitive, intersect
-from stdnet_ros.data.textures import Texture, random_texture
+from stdnet_ros.data.textures import TRAINING_TEXTURES, Texture, TexturePool, random_texture
 from stdnet_ros.depth.geometry import Intrinsics
 
 FPS = 30.0
@@ -69,21 +69,23 @@ def speed_limits(motion: str, rng: np.random.Generator) -> tuple[float, float, f
     raise ValueError(f"motion: unknown {motion!r}, expected one of {MOTIONS}")
 
 
-def random_scene(rng: np.random.Generator, intr: Intrinsics, motion: str) -> Scene:
-    """A random room, camera path and objects placed in the initial view, clear of the camera path for 60 s."""
+def random_scene(rng: np.random.Generator, intr: Intrinsics, motion: str,
+                 textures: TexturePool = TRAINING_TEXTURES) -> Scene:
+    """A random room, camera path and objects placed in the initial view, clear of the camera path for 60 s;
+    every surface's texture drawn from ``textures``."""
     cam_speed, cam_dps, obj_speed, obj_dps = speed_limits(motion, rng)
     half = np.array([rng.uniform(1.5, 5.0), rng.uniform(1.5, 5.0), rng.uniform(1.5, 2.5)])
     room_centre = np.array([0.0, 0.0, half[2]])
     room = SceneObject(
         Primitive("room", tuple(half)),
-        tuple(random_texture(rng) for _ in range(6)),
+        tuple(random_texture(rng, textures) for _ in range(6)),
         static_trajectory(np.eye(3), room_centre),
     )
     camera = _camera_trajectory(rng, half, cam_speed, cam_dps)
     cam_positions = camera.position0 + camera.offset_m(np.arange(0.0, CLEARANCE_HORIZON_S, CLEARANCE_STEP_S))
     objects = [room]
     for _ in range(int(rng.integers(4, 11))):
-        obj = _place_object(rng, intr, room, camera, cam_positions, obj_speed, obj_dps)
+        obj = _place_object(rng, intr, room, camera, cam_positions, obj_speed, obj_dps, textures)
         if obj is not None:
             objects.append(obj)
     light = room_centre + np.array([rng.uniform(-0.8, 0.8) * half[0], rng.uniform(-0.8, 0.8) * half[1], half[2] - 0.3])
@@ -118,10 +120,10 @@ def _random_primitive(rng: np.random.Generator) -> Primitive:
     return Primitive(kind, tuple(rng.uniform(0.2, 0.9, 2)))
 
 
-def _place_object(rng, intr, room, camera, cam_positions, max_speed, max_dps) -> SceneObject | None:
+def _place_object(rng, intr, room, camera, cam_positions, max_speed, max_dps, textures) -> SceneObject | None:
     """An object centred on a random ray of the first view, or None if no try keeps clear of the camera path."""
     prim = _random_primitive(rng)
-    textures = (random_texture(rng),)
+    surface = (random_texture(rng, textures),)
     moving = rng.uniform() < 0.6
     excursion = rng.uniform(0.2, 1.0) if moving else 0.0
     c2w = camera.pose(0.0)
@@ -143,5 +145,5 @@ def _place_object(rng, intr, room, camera, cam_positions, max_speed, max_dps) ->
                 traj = random_trajectory(rng, rotation0, centre, max_speed, excursion, max_dps, 180.0)
             else:
                 traj = static_trajectory(rotation0, centre)
-            return SceneObject(prim, textures, traj)
+            return SceneObject(prim, surface, traj)
     return None

@@ -13,6 +13,7 @@ import torch
 from stdnet_ros.data.raycast import NEAR_M, Rays
 from stdnet_ros.data.render import View, object_poses, render_view, transform
 from stdnet_ros.data.scene import FPS, MOTIONS, Scene, random_scene
+from stdnet_ros.data.textures import HELD_OUT_TEXTURES, TRAINING_TEXTURES
 from stdnet_ros.depth.geometry import Intrinsics
 
 SPLITS = ("train", "val", "test")
@@ -44,6 +45,11 @@ def split_seed(split: str, index: int) -> int:
     if not 0 <= index < SEEDS_PER_SPLIT:
         raise ValueError(f"index: must be in [0, {SEEDS_PER_SPLIT}), got {index}")
     return SPLITS.index(split) * SEEDS_PER_SPLIT + index
+
+
+def split_of_seed(seed: int) -> str:
+    """The split whose seed range holds ``seed`` (seeds past the last range count as test)."""
+    return SPLITS[min(seed // SEEDS_PER_SPLIT, len(SPLITS) - 1)]
 
 
 def default_intrinsics(width: int, height: int) -> Intrinsics:
@@ -114,6 +120,8 @@ def generate_sequence(seed: int, num_frames: int, width: int = 640, height: int 
     """A deterministic random sequence (scene, camera and object motion all drawn from ``seed``); iterate it for Frames.
 
     The scene does not depend on ``num_frames``: a shorter sequence is a prefix of a longer one with the same seed.
+    Test-split seeds (split_seed("test", i)) texture their scenes from the held-out pool (textures.py), the others
+    from the training pool.
 
     ``motion``: "slow" (camera <= 0.25 m/s, 15 deg/s), "fast" (<= 1 m/s, 60 deg/s) or "mixed" (limits drawn per
     sequence between the two), at 30 fps. Width and height must be multiples of 16.
@@ -125,5 +133,6 @@ def generate_sequence(seed: int, num_frames: int, width: int = 640, height: int 
     if motion not in MOTIONS:
         raise ValueError(f"motion: unknown {motion!r}, expected one of {MOTIONS}")
     intr = default_intrinsics(width, height)
-    scene = random_scene(np.random.default_rng(seed), intr, motion)
+    textures = HELD_OUT_TEXTURES if split_of_seed(seed) == "test" else TRAINING_TEXTURES
+    scene = random_scene(np.random.default_rng(seed), intr, motion, textures)
     return SyntheticSequence(scene, num_frames, intr)

@@ -1,6 +1,8 @@
 """Tiling colour textures: photos from scikit-image's bundled data plus procedural patterns, with mip levels.
 
 A texture is stored as square (S, S, 3) float32 RGB in [0, 1] and tiles the surface every ``tile_m`` metres.
+Two disjoint pools: ``TRAINING_TEXTURES`` for the train and val splits, ``HELD_OUT_TEXTURES`` for the test split
+only, so a test table measures generalisation to appearance the network never saw.
 """
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +20,20 @@ PHOTO_NAMES = (
     "rocket", "moon", "immunohistochemistry", "hubble_deep_field", "cell", "page", "text", "colorwheel",
 )
 PROCEDURAL_NAMES = ("checker", "stripes", "blobs")
+HELD_OUT_PHOTO_NAMES = ("retina", "clock", "logo", "microaneurysms")  # also bundled, never in a training scene
+HELD_OUT_PROCEDURAL_NAMES = ("dots", "waves")
+
+
+@dataclass(frozen=True)
+class TexturePool:
+    """The photo and procedural names a split's scenes draw from."""
+
+    photos: tuple[str, ...]
+    procedurals: tuple[str, ...]
+
+
+TRAINING_TEXTURES = TexturePool(PHOTO_NAMES, PROCEDURAL_NAMES)
+HELD_OUT_TEXTURES = TexturePool(HELD_OUT_PHOTO_NAMES, HELD_OUT_PROCEDURAL_NAMES)
 
 
 @lru_cache(maxsize=None)
@@ -37,7 +53,8 @@ def photo(name: str) -> np.ndarray:
 
 
 def procedural(name: str, rng: np.random.Generator) -> np.ndarray:
-    """(S, S, 3) float32 RGB in [0, 1]: a random two-colour checker, stripes or smooth colour blobs (tileable)."""
+    """(S, S, 3) float32 RGB in [0, 1]: a random two-colour checker, stripes, smooth colour blobs, a grid of round
+    dots or diagonal sine waves (all tileable)."""
     n = TEXTURE_SIZE
     c0, c1 = rng.uniform(0.1, 1.0, (2, 3)).astype(np.float32)
     coords = (np.arange(n) + 0.5) / n
@@ -54,8 +71,17 @@ def procedural(name: str, rng: np.random.Generator) -> np.ndarray:
         up = F.interpolate(wrapped, scale_factor=n // k, mode="bicubic", align_corners=False)
         pad = n // k
         mask = up[0, 0, pad:pad + n, pad:pad + n].clamp(0.0, 1.0).numpy()
+    elif name == "dots":
+        k = int(rng.integers(2, 7))  # k x k dots per tile
+        cell = (coords * k) % 1.0 - 0.5
+        radius = rng.uniform(0.2, 0.45)
+        mask = ((cell[:, None] ** 2 + cell[None, :] ** 2) < radius ** 2).astype(np.float32)
+    elif name == "waves":
+        kx, ky = (int(4 * 2 ** v) for v in rng.integers(0, 2, 2))  # 4 or 8 whole periods per tile on each axis
+        mask = 0.5 + 0.5 * np.sin(2 * np.pi * (kx * coords[None, :] + ky * coords[:, None])).astype(np.float32)
     else:
-        raise ValueError(f"procedural texture: unknown name {name!r}, expected one of {PROCEDURAL_NAMES}")
+        names = PROCEDURAL_NAMES + HELD_OUT_PROCEDURAL_NAMES
+        raise ValueError(f"procedural texture: unknown name {name!r}, expected one of {names}")
     return c0 + (c1 - c0) * mask[..., None]
 
 
@@ -65,9 +91,10 @@ class Texture:
 
     levels: tuple[torch.Tensor, ...]
     tile_m: float
+    name: str = ""  # the photo or procedural pattern it was made from
 
     @classmethod
-    def from_image(cls, image: np.ndarray, tile_m: float) -> "Texture":
+    def from_image(cls, image: np.ndarray, tile_m: float, name: str = "") -> "Texture":
         """Build the mip pyramid (2x2 box filter) of an (S, S, 3) float RGB image in [0, 1], S a power of two."""
         level = np.asarray(image, dtype=np.float32)
         levels = [level]
@@ -75,7 +102,7 @@ class Texture:
             s = level.shape[0] // 2
             level = level.reshape(s, 2, s, 2, 3).mean(axis=(1, 3))
             levels.append(level)
-        return cls(tuple(torch.from_numpy(np.ascontiguousarray(lv)) for lv in levels), float(tile_m))
+        return cls(tuple(torch.from_numpy(np.ascontiguousarray(lv)) for lv in levels), float(tile_m), name)
 
     def sample(self, uv_m: torch.Tensor, footprint_m: torch.Tensor) -> torch.Tensor:
         """(N, 3) colours at (N, 2) surface coordinates in metres; the (N,) pixel footprint in metres picks the mip."""
@@ -106,10 +133,12 @@ def _bilinear_wrap(image: torch.Tensor, uv_tiles: torch.Tensor) -> torch.Tensor:
     return top * (1 - fy) + bottom * fy
 
 
-def random_texture(rng: np.random.Generator) -> Texture:
-    """A random photo (tinted) or procedural texture with a random tile size of 0.5-3 m."""
+def random_texture(rng: np.random.Generator, pool: TexturePool = TRAINING_TEXTURES) -> Texture:
+    """A random photo (tinted) or procedural texture of ``pool`` with a random tile size of 0.5-3 m."""
     if rng.uniform() < 0.6:
-        image = photo(PHOTO_NAMES[int(rng.integers(len(PHOTO_NAMES)))]) * rng.uniform(0.6, 1.0, 3).astype(np.float32)
+        name = pool.photos[int(rng.integers(len(pool.photos)))]
+        image = photo(name) * rng.uniform(0.6, 1.0, 3).astype(np.float32)
     else:
-        image = procedural(PROCEDURAL_NAMES[int(rng.integers(len(PROCEDURAL_NAMES)))], rng)
-    return Texture.from_image(image, tile_m=rng.uniform(0.5, 3.0))
+        name = pool.procedurals[int(rng.integers(len(pool.procedurals)))]
+        image = procedural(name, rng)
+    return Texture.from_image(image, tile_m=rng.uniform(0.5, 3.0), name=name)

@@ -34,14 +34,15 @@ import numpy as np
 from .baselines import BASELINES, run_baseline
 from ..data import DatasetError, SequenceReader
 from ..data.scene import FPS
-from ..depth.degradation import KINDS, Degradation, degrade_numpy
+from ..depth.degradation import DEFAULT_SENSOR, KINDS, SENSORS, Degradation, degrade_numpy
 from .figures import save_frame_figure, save_xt_slice_figure
 from ..depth.geometry import backproject
 from ..depth.invalid_depth import valid_array
 from .metrics import SequenceMetrics, flow_from_depth_and_poses, forward_splat, mean_over_sequences
 from ..streaming import StreamingEngine
 
-STDNET_METHODS = {"stdnet-causal": "causal", "stdnet-bidirectional": "bidirectional"}
+# method -> the direction pattern of the weights it runs; stdnet-single-frame is the temporal ablation (SingleFrameMethod)
+STDNET_METHODS = {"stdnet-causal": "causal", "stdnet-bidirectional": "bidirectional", "stdnet-single-frame": "causal"}
 METHODS = (*STDNET_METHODS, *BASELINES)
 METRIC_KEYS = ("rmse_cm", "mae_cm", "edge_rmse_cm", "tepe_cm")
 STATIC_TOLERANCE_M = 0.02
@@ -115,6 +116,15 @@ class EngineMethod:
 
     def _indexed(self, outputs):
         return [(self._index_of_stamp.pop(stamp), depth) for stamp, depth in outputs]
+
+
+class SingleFrameMethod(EngineMethod):
+    """The ablation of the temporal paths: every frame is a clip of its own, so every propagation pass finds no
+    neighbour and copies its input (propagation.py's boundary rule). The trained model meets exactly this case at
+    the first frame of every training clip, so it is the same network with its passes skipped."""
+
+    def push(self, index: int, frame: EvalFrame) -> list[tuple[int, np.ndarray]]:
+        return super().push(index, frame) + self.flush()
 
 
 def evaluate_sequence(sequence: EvalSequence, methods: dict[str, Method], scale: int,
@@ -297,14 +307,14 @@ def is_static_scene(reader: SequenceReader) -> bool:
 
 def dataset_sequence(reader: SequenceReader, scale: int, degradation: Degradation | None = None,
                      name: str | None = None) -> EvalSequence:
-    """A sequence folder as an EvalSequence; ``degradation`` None = "auto" (stored LR, else the default one)."""
+    """A sequence folder as an EvalSequence; ``degradation`` None = "auto" (stored LR, else the default sensor)."""
     name = name or reader.name
     intr = reader.intrinsics
     if intr.width % scale or intr.height % scale:
         raise DatasetError(f"{getattr(reader, 'path', name)}: HR size {intr.width}x{intr.height} is not divisible "
                            f"by the scale {scale}")
     stored_lr = degradation is None and reader.lr(0, scale) is not None
-    simulate = degradation or Degradation()
+    simulate = degradation or SENSORS[DEFAULT_SENSOR]
     if reader.flow(0) is not None:
         flow_source = "flow/"
     elif is_static_scene(reader):
@@ -336,12 +346,16 @@ def dataset_sequence(reader: SequenceReader, scale: int, degradation: Degradatio
 # --- degradation specs: "auto" | "<kind>[:key=value,...]" ---
 
 def parse_degradation(spec: str) -> Degradation | None:
-    """None for "auto"; else e.g. "dtof", "area:noise=0.02,dropout=0.05", "dtof:range_m=40,bins=512,photons=200"."""
+    """None for "auto"; a named sensor ("indoor", "dvsr"); else e.g. "dtof", "area:noise=0.02,dropout=0.05",
+    "dtof:range_m=40,bins=512,photons=200" (unset fields as in ``Degradation``)."""
     if spec == "auto":
         return None
+    if spec in SENSORS:
+        return SENSORS[spec]
     kind, _, params = spec.partition(":")
     if kind not in KINDS:
-        raise ValueError(f"--lr {spec!r}: unknown kind {kind!r}; expected auto or one of {KINDS}")
+        raise ValueError(f"--lr {spec!r}: unknown kind {kind!r}; expected auto, a sensor ({', '.join(SENSORS)}) "
+                         f"or one of {KINDS}")
     values = {}
     for item in filter(None, params.split(",")):
         key, sep, text = item.partition("=")
@@ -359,7 +373,11 @@ def parse_degradation(spec: str) -> Degradation | None:
 
 
 def describe_degradation(degradation: Degradation) -> str:
-    """A spec string that :func:`parse_degradation` reads back: kind plus the fields that differ from the default."""
+    """A spec string that :func:`parse_degradation` reads back: a sensor's name, else the kind plus the fields that
+    differ from the default."""
+    for name, sensor in SENSORS.items():
+        if degradation == sensor:
+            return name
     default = Degradation(kind=degradation.kind)
     params = [f"{k}={getattr(degradation, k):g}" for k in ("range_m", "bins", "photons", "noise", "dropout")
               if not math.isclose(getattr(degradation, k), getattr(default, k))]

@@ -2,9 +2,9 @@
 over the validation split, never the test split.
 
 The split is the generator's "val" seed range (scenes disjoint from train and test, rendered once and kept in
-memory) or, when validation.roots is set, those dataset folders. LR is made the way ``stdnet eval --lr auto``
-makes it: stored lr_x{s}/ when a folder has it, else the default degradation. So validation measures the nominal
-sensor; robustness to other sensors is measured afterwards with ``stdnet eval --lr <degradation>``.
+memory) or, when validation.roots is set, those dataset folders. LR: stored lr_x{s}/ when a folder has it, else
+simulated by the paper's dvsr sensor (degradation.SENSORS; the coarser of the two the evaluation reports, and the
+sensor of every earlier run's curve). Other sensors are measured afterwards with ``stdnet eval --lr <sensor>``.
 """
 import zlib
 
@@ -12,12 +12,14 @@ import torch
 
 from ..data import find_sequences, generate_sequence, open_sequence, split_seed
 from ..data.scene import FPS
-from ..depth.degradation import degrade_numpy
+from ..depth.degradation import SENSORS, degrade_numpy
 from ..evaluation.runner import EngineMethod, EvalFrame, EvalSequence, dataset_sequence, evaluate_sequence
 from ..evaluation.metrics import mean_over_sequences
 from ..model import STDNet
 from ..streaming import StreamingEngine
 from .config import TrainConfig
+
+VALIDATION_SENSOR = SENSORS["dvsr"]
 
 
 def generator_val_frames(config: TrainConfig, scale: int) -> list[tuple[str, list[EvalFrame]]]:
@@ -29,7 +31,7 @@ def generator_val_frames(config: TrainConfig, scale: int) -> list[tuple[str, lis
         frames = []
         for i, f in enumerate(generate_sequence(split_seed("val", index), v.frames, v.width, v.height,
                                                 config.data.motion)):
-            lr = degrade_numpy(f.depth_m, f.rgb, scale, seed=zlib.crc32(f"{name}/{i}".encode()))
+            lr = degrade_numpy(f.depth_m, f.rgb, scale, VALIDATION_SENSOR, zlib.crc32(f"{name}/{i}".encode()))
             frames.append(EvalFrame(f.rgb, f.depth_m, lr, f.flow if i else None, i / FPS))
         out.append((name, frames))
     return out
@@ -45,10 +47,15 @@ class Validator:
     def sequences(self) -> list[EvalSequence]:
         roots = self.config.validation.roots
         if roots:
-            return [dataset_sequence(open_sequence(p), self.scale) for r in roots for p in find_sequences(r)]
+            return [self._folder_sequence(open_sequence(p)) for r in roots for p in find_sequences(r)]
         if self._rendered is None:
             self._rendered = generator_val_frames(self.config, self.scale)
         return [EvalSequence(name, frames, len(frames)) for name, frames in self._rendered]
+
+    def _folder_sequence(self, reader) -> EvalSequence:
+        """Stored LR when the folder has it, else the validation sensor's."""
+        stored = reader.lr(0, self.scale) is not None
+        return dataset_sequence(reader, self.scale, None if stored else VALIDATION_SENSOR)
 
     def __call__(self, model: STDNet) -> dict:
         """Mean over the validation sequences of rmse_cm, mae_cm, edge_rmse_cm, tepe_cm (metrics.py)."""
