@@ -109,10 +109,11 @@ def test_two_processes_follow_one_process_with_the_combined_batch(two_ranks, tmp
                       Distributed(0, 1, torch.device("cpu")))
     trainer.run()
     two, one = read_log(out / "run" / "log.csv"), read_log(tmp_path / "single" / "log.csv")
-    for a, b in zip(two, one, strict=True):  # the logged losses of 2 ranks are their mean
+    # the logged losses of 2 ranks are their mean; float32 summation order drifts them by up to ~2e-5 over the steps
+    for a, b in zip(two, one, strict=True):
         assert a["clips"] == b["clips"]
         for column in ("loss", "rec", "sd", "td", "grad_norm"):
-            assert float(a[column]) == pytest.approx(float(b[column]), rel=1e-5)
+            assert float(a[column]) == pytest.approx(float(b[column]), rel=1e-4)
     # Parameters: equal up to float summation order, which Adam's per-weight normalisation can magnify for
     # weights whose gradient is near zero; bounded here by 5 % of one Adam step (lr). The logged grad_norm above
     # is the strong check: it is taken after DDP averaged the gradients.
