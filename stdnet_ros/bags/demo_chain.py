@@ -71,6 +71,13 @@ def node_command(weights: str, mode: str, scale: int, device: str, remaps: dict[
     return command
 
 
+def spread(stats: dict) -> str:
+    """One line of a percentiles() dict; 'none measured' when it holds no samples."""
+    if not stats["count"]:
+        return "none measured"
+    return f"p50 {stats['p50']:.1f}  p95 {stats['p95']:.1f}  max {stats['max']:.1f}"
+
+
 def percentiles(values: list[float]) -> dict:
     if not values:
         return {"count": 0}
@@ -285,9 +292,8 @@ def report(args, bag, topics, chain: Chain, frames: int, out_bag: Path, eval_dir
         summary["metrics"] = {name: m["mean"] for name, m in result["methods"].items()}
         print(markdown_table(result).split("\n## ")[0].rstrip())
         lat, model = summary["latency_ms"], summary["model_ms"]
-        print(f"\nlatency, input arrival -> output arrival (ms, wall clock, {lat['count']} frames): "
-              f"p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  max {lat['max']:.1f}")
-        print(f"model time in the node (ms): p50 {model['p50']:.1f}  p95 {model['p95']:.1f}  max {model['max']:.1f}")
+        print(f"\nlatency, input arrival -> output arrival (ms, wall clock, {lat['count']} frames): {spread(lat)}")
+        print(f"model time in the node (ms): {spread(model)}")
         print(f"\nwritten: {out_bag} (open in Foxglove, or replay with `stdnet bag play` for RViz), "
               f"{eval_dir}/metrics.md, {eval_dir}/figures/")
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
