@@ -63,7 +63,8 @@ def overrides(out_dir, batch_size, init_weights):
             f"optim.batch_size={batch_size}", f"optim.iterations={STEPS}", f"optim.lr={LR}",
             # no photon noise: with it (the new default mix) one SDM weight got a near-zero gradient whose Adam step
             # the summation order flips (losses and grad norms still agree to about 1e-5); see the parameter check below
-            "degradation.p_photons=0.0", "degradation.p_sensor=0.0"]
+            "degradation.p_photons=0.0", "degradation.p_sensor=0.0",
+            "optim.precision=fp32"]  # the same numerics on every CPU (auto is bf16 on AMX CPUs)
 
 
 def torchrun(*args, cwd):

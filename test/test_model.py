@@ -89,6 +89,21 @@ def test_loss_ignores_invalid_ground_truth():
     assert dirty["rec"] != clean["rec"]
 
 
+def test_temporal_consistency_term_counts_only_an_error_that_changes_between_frames():
+    model = build_model("stdnet", **TINY)
+    rgb, lr = random_clip(frames=3, height=32, width=32)
+    gt = torch.nn.functional.interpolate(lr.flatten(0, 1), scale_factor=4).unflatten(0, (1, 3))
+    with torch.no_grad():
+        _, aux = model(lr, rgb, return_aux=True)
+    plain, with_tc = STDNetLoss(model.config.channels), STDNetLoss(model.config.channels, gamma_tc=2.0)
+    with_tc.load_state_dict(plain.state_dict())  # the same difference projections
+    steady = gt + 0.05 * aux.scale_m  # the same error (in each frame's units) in every frame: no change
+    assert with_tc(steady, gt, aux)["total"].item() == pytest.approx(plain(steady, gt, aux)["total"].item(), abs=1e-6)
+    flicker = gt + 0.05 * aux.scale_m * torch.tensor([1.0, -1.0, 1.0]).view(1, 3, 1, 1, 1)  # |e_t - e_t-1| = 0.1
+    gap = with_tc(flicker, gt, aux)["total"] - plain(flicker, gt, aux)["total"]
+    assert gap.item() == pytest.approx(2.0 * 0.1, rel=1e-4)
+
+
 def test_causal_output_ignores_future_frames():
     model = tiny_model("causal")
     rgb, lr = random_clip(frames=8)

@@ -92,7 +92,7 @@ def test_live_parameters_apply_and_configure_time_ones_are_rejected_while_config
     ("mode", "offline", "mode: 'offline' is not one of causal, bidirectional"),
     ("scale", 6, "scale: 6 is not one of 4, 8, 16"),
     ("device", "tpu", "device: 'tpu' does not match auto|cpu|cuda(:\\d+)?"),
-    ("precision", "int8", "precision: 'int8' is not one of fp32, bf16, fp16"),
+    ("precision", "int8", "precision: 'int8' is not one of auto, fp32, bf16, fp16"),
     ("output_encoding", "mono16", "output_encoding: 'mono16' is not one of 32FC1, 16UC1"),
     ("cloud_fields", "xyzi", "cloud_fields: 'xyzi' is not one of xyz, xyzrgb"),
     ("input_qos.reliability", "system_default", "is not one of best_effort, reliable"),

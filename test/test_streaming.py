@@ -5,6 +5,7 @@ import torch
 
 from conftest import frame_arrays, random_clip, tiny_model
 from stdnet_ros.depth.invalid_depth import mask_unsupported, valid_mask
+from stdnet_ros import streaming
 from stdnet_ros.streaming import StreamingEngine
 
 
@@ -140,12 +141,18 @@ def test_bad_frames_raise_a_clear_error(rgb_shape, lr_shape, dtype, message):
     assert engine.pending == 0
 
 
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_is_bf16_only_where_the_device_computes_it_natively(monkeypatch, native, expected):
+    monkeypatch.setattr(streaming, "native_bf16", lambda device: native)
+    assert StreamingEngine(tiny_model("causal", 1), device="cpu", precision="auto").precision == expected
+
+
 def test_bad_engine_options():
     model = tiny_model("causal", 1)
     with pytest.raises(ValueError, match="precision"):
         StreamingEngine(model, device="cpu", precision="int8")
-    with pytest.raises(ValueError, match="needs a CUDA device"):
-        StreamingEngine(model, device="cpu", precision="bf16")
+    with pytest.raises(ValueError, match="precision: 'fp16' needs a CUDA device"):
+        StreamingEngine(model, device="cpu", precision="fp16")
     with pytest.raises(ValueError, match="max_gap"):
         StreamingEngine(model, device="cpu", max_gap=0)
 
@@ -170,3 +177,19 @@ def test_an_all_invalid_frame_mid_stream_is_all_nan_and_its_neighbours_are_not()
     outputs, _ = stream(engine, rgb, lr)
     assert [np.isnan(d).all() for _, d in outputs] == [False, True, False]
     assert all(np.isfinite(d).all() for i, (_, d) in enumerate(outputs) if i != 1)
+
+
+@pytest.mark.parametrize("directions", ["causal", "bidirectional"])
+def test_cpu_bf16_autocast_stays_close_to_fp32_and_keeps_invalid_pixels_nan(directions):
+    model = tiny_model(directions, stages=2)
+    rgb, lr = random_clip(frames=7)
+    lr[0, 2, 0, 1:3, 1:4] = float("nan")
+    reference = offline_reference(model, rgb, lr)
+    engine = StreamingEngine(model, device="cpu", precision="bf16")
+    outputs, _ = stream(engine, rgb, lr)
+    outputs += engine.flush()
+    for t, (_, depth) in enumerate(outputs):
+        assert depth.dtype == np.float32
+        assert np.array_equal(np.isnan(depth), np.isnan(reference[t]))
+        # bf16 keeps 8 mantissa bits: the residual's error is about 0.4 % of its size, the base stays fp32.
+        assert 0 < np.nanmax(np.abs(depth - reference[t])) <= 0.02 * np.nanmax(np.abs(reference[t]))

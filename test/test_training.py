@@ -23,7 +23,7 @@ from stdnet_ros.training.clips import (DatasetClips, GeneratorClips, StepBatches
                                        flip_and_transpose, make_sample)
 from stdnet_ros.training.config import ConfigError, learning_rate, load_config
 from stdnet_ros.training.degradation_sampling import DegradationDistribution
-from stdnet_ros.training.trainer import initialise_from, start_at_upsampled_lr, weights_path
+from stdnet_ros.training.trainer import TrainModule, initialise_from, start_at_upsampled_lr, weights_path
 
 from conftest import TINY
 
@@ -176,6 +176,11 @@ def test_shipped_configs_load_and_name_their_model():
         scratch = name == "stdnet-lite-x4-causal"
         assert (cpu.run.init_weights is None) == scratch
         assert scratch or Path(cpu.run.init_weights) == Path("stdnet_ros/weights/stdnet-lite-x4-causal.safetensors")
+    for mode in ("causal", "bidirectional"):  # the x4 files' second stage starts from, and replaces, the shipped file
+        tc = load_config(CONFIGS / f"stdnet-lite-x4-{mode}-tc-cpu.yaml", ["run.weights=shipped"])
+        shipped = shipped_weights_path("stdnet-lite", 4, mode)
+        assert weights_path(tc) == shipped and Path(tc.run.init_weights).resolve() == shipped.resolve()
+        assert tc.loss.gamma_tc > 0 and tc.validation.every == 0 and tc.optim.precision == "fp32"
 
 
 def test_config_base_overrides_and_errors(tmp_path):
@@ -192,6 +197,7 @@ def test_config_base_overrides_and_errors(tmp_path):
         ("data: {patch: 36}\nmodel: {scale: 8}\n", "run.yaml: data.patch: a positive multiple of the scale 8"),
         ("data: {source: folders}\n", "run.yaml: data.roots: dataset folders are needed"),
         ("trainer: {}\n", r"run.yaml: unknown section\(s\) \['trainer'\]"),
+        ("optim: {precision: fp16}\n", r"run.yaml: optim.precision: expected one of \('auto', 'fp32', 'bf16'\)"),
     ]
     for text, message in bad:
         (tmp_path / "run.yaml").write_text(text)
@@ -318,6 +324,25 @@ def test_training_from_scratch_starts_at_the_upsampled_lr(stages):
         assert (model(lr, rgb)[0] - base).abs().max() > 1e-3  # the default init: a small random residual
         start_at_upsampled_lr(model)
         torch.testing.assert_close(model(lr, rgb)[0], base)
+
+
+def test_a_bf16_step_runs_the_network_in_bf16_and_keeps_loss_and_gradients_fp32_and_close():
+    model, loss, _ = tiny_training_parts()
+    g = torch.Generator().manual_seed(1)
+    lr, rgb = torch.rand(2, 4, 1, 8, 8, generator=g) * 3 + 0.5, torch.rand(2, 4, 3, 32, 32, generator=g)
+    gt = F.interpolate(lr.flatten(0, 1), scale_factor=4, mode="bicubic").unflatten(0, (2, 4))
+    grads = {}
+    for bf16 in (False, True):
+        module, dtypes = TrainModule(model, loss, bf16=bf16), set()
+        hook = model.stages[0].trunk.register_forward_hook(lambda m, i, out: dtypes.add(out.dtype))
+        module.zero_grad()
+        losses = module(lr, rgb, gt)
+        losses["total"].backward()
+        hook.remove()
+        assert dtypes == {torch.bfloat16 if bf16 else torch.float32} and losses["total"].dtype == torch.float32
+        grads[bf16] = torch.cat([p.grad.flatten() for p in module.parameters() if p.grad is not None])
+        assert grads[bf16].dtype == torch.float32 and torch.isfinite(grads[bf16]).all()
+    assert F.cosine_similarity(grads[True], grads[False], dim=0) > 0.99
 
 
 def test_a_diverging_run_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, capsys):

@@ -97,10 +97,8 @@ def test_tensors_that_do_not_match_the_config(tmp_path):
 def test_shipped_weights_load_as_named_and_give_finite_depth(scale, mode):
     path = shipped_weights_path("stdnet-lite", scale, mode)
     model = load_weights(path, scale=scale, directions=mode)
-    # the CPU recipe's joint-bilateral base where trained (x4, both modes), the official bilinear in the untrained files
-    base = "joint-bilateral" if scale == 4 else "bilinear"
-    assert model.preset == "stdnet-lite"
-    assert model.config == preset_config("stdnet-lite", scale=scale, directions=mode, residual_base=base)
+    assert model.preset == "stdnet-lite"  # all four trained by the CPU recipe, on the joint-bilateral base
+    assert model.config == preset_config("stdnet-lite", scale=scale, directions=mode, residual_base="joint-bilateral")
     assert path.name in (WEIGHTS_DIR / "README.md").read_text()  # the model card covers it
     rgb, lr = random_clip(frames=5, height=32, width=32, scale=scale)
     with torch.no_grad():

@@ -1,6 +1,7 @@
 """``stdnet bench model``: offline whole-clip vs streaming per-frame cost of the network in both modes, and the
-memory of a long stream (peak at frame 50 vs frame N), with each deformable-conv implementation (model/deform.py)
-in one run, and their ratio. Inputs are random: the cost does not depend on content."""
+memory of a long stream (peak at frame 50 vs frame N), for torchvision's deformable conv in fp32 (the reference) and
+model/deform.py's at each precision asked (torchvision's CPU kernel has no bf16), in one run, with each variant's
+ratio to the reference. Inputs are random: the cost does not depend on content."""
 import statistics
 import time
 from pathlib import Path
@@ -9,9 +10,8 @@ import numpy as np
 import torch
 
 from ..model import build_model
-from ..model.deform import DEFORM_IMPLEMENTATIONS
 from ..model.difference_modules import use_deform
-from ..streaming import StreamingEngine, resolve_device
+from ..streaming import PRECISIONS, StreamingEngine, resolve_device
 from . import record
 
 
@@ -31,11 +31,16 @@ def random_frames(n: int, height: int, width: int, scale: int, seed: int = 0):
                (0.5 + 4 * rng.random((height // scale, width // scale))).astype(np.float32))
 
 
-def offline_ms_per_frame(model, device, args) -> float:
+def variants(precisions: list[str]) -> list[tuple[str, str]]:
+    """(deformable-conv implementation, precision) pairs, the reference first."""
+    return [("torchvision", "fp32")] + [("grid_sample", p) for p in precisions]
+
+
+def offline_ms_per_frame(model, device, precision: str, args) -> float:
     frames = list(random_frames(args.offline_frames, args.height, args.width, args.scale, seed=1))
     rgb = torch.stack([torch.from_numpy(f[0]).permute(2, 0, 1).float() / 255 for f in frames])[None].to(device)
     lr = torch.stack([torch.from_numpy(f[1])[None] for f in frames])[None].to(device)
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    dtype = PRECISIONS[precision]
     times = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         for _ in range(3):  # the first run warms up kernels and allocators
@@ -45,8 +50,8 @@ def offline_ms_per_frame(model, device, args) -> float:
     return 1000 * min(times[1:]) / args.offline_frames
 
 
-def streaming_run(model, device, args) -> dict:
-    engine = StreamingEngine(model, device=device, precision=args.precision)
+def streaming_run(model, device, precision: str, args) -> dict:
+    engine = StreamingEngine(model, device=device, precision=precision)
     times, memory, cached = [], {}, {}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -70,29 +75,31 @@ def streaming_run(model, device, args) -> dict:
 def run(args) -> int:
     device = resolve_device(args.device)
     results = {}
-    for deform in DEFORM_IMPLEMENTATIONS:
-        modes = results[deform] = {}
+    for deform, precision in variants(args.precisions):
+        modes = results[f"{deform}/{precision}"] = {}
         for directions in ("causal", "bidirectional"):
             torch.manual_seed(0)
             model = build_model(args.preset, scale=args.scale, directions=directions).to(device).eval()
             use_deform(model, deform)
-            offline = offline_ms_per_frame(model, device, args)
-            stream = streaming_run(model, device, args)
+            offline = offline_ms_per_frame(model, device, precision, args)
+            stream = streaming_run(model, device, precision, args)
             stream["offline_ms_per_frame"] = offline
             stream["streaming_over_offline"] = stream["ms_per_frame_median"] / offline
             modes[directions] = stream
             mem = stream["memory"]
-            print(f"{args.preset} {directions:13s} deform {deform:11s} delay {stream['delay_frames']} | offline "
-                  f"{offline:8.1f} ms/frame | streaming median {stream['ms_per_frame_median']:8.1f} p95 "
+            print(f"{args.preset} {directions:13s} deform {deform:11s} {precision} delay {stream['delay_frames']} | "
+                  f"offline {offline:8.1f} ms/frame | streaming median {stream['ms_per_frame_median']:8.1f} p95 "
                   f"{stream['ms_per_frame_p95']:8.1f} ms ({stream['streaming_over_offline']:.2f}x) | memory frame 50 "
                   f"{mem.get('frame_50')} frame {args.frames} {mem.get(f'frame_{args.frames}')}")
-    ratios = {d: results["grid_sample"][d]["ms_per_frame_median"] / results["torchvision"][d]["ms_per_frame_median"]
-              for d in ("causal", "bidirectional")}
-    print("streaming grid_sample / torchvision: " + ", ".join(f"{d} {r:.2f}x" for d, r in ratios.items()))
+    reference = results["torchvision/fp32"]
+    ratios = {name: {d: modes[d]["ms_per_frame_median"] / reference[d]["ms_per_frame_median"] for d in modes}
+              for name, modes in results.items() if modes is not reference}
+    for name, by_mode in ratios.items():
+        print(f"streaming {name} / torchvision/fp32: " + ", ".join(f"{d} {r:.2f}x" for d, r in by_mode.items()))
     path = record.write("model", device, {
         "preset": args.preset, "height": args.height, "width": args.width, "scale": args.scale,
-        "frames": args.frames, "offline_frames": args.offline_frames, "precision": args.precision,
-        "deform": results, "streaming_grid_sample_over_torchvision": ratios,
+        "frames": args.frames, "offline_frames": args.offline_frames,
+        "variants": results, "streaming_over_torchvision_fp32": ratios,
     }, args.out)
     print(f"wrote {path}")
     return 0

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from ..streaming import native_bf16
+
 RESULTS_DIR = Path("bench/results")
 
 
@@ -42,6 +44,8 @@ def machine(device: torch.device) -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "device": str(device),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": native_bf16(device),
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from ..bench import record
 from ..pipeline import MODES
+from ..streaming import PRECISIONS
 from . import deferred
 
 RATES_HZ = (5, 10, 30)  # input rates of stdnet bench latency
@@ -32,7 +33,12 @@ def _model(p) -> None:
     _image(p, 320, 240)
     p.add_argument("--frames", type=int, default=200, help="length of the streamed sequence")
     p.add_argument("--offline-frames", type=int, default=16, help="clip length of the offline forward")
-    p.add_argument("--precision", default="fp32")
+    _precisions(p)
+
+
+def _precisions(p) -> None:
+    p.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), default=["fp32", "bf16"],
+                   help="precisions of the grid-sample deformable conv (torchvision's runs fp32, the reference)")
 
 
 def _latency(p) -> None:
@@ -63,14 +69,15 @@ def _train(p) -> None:
     p.add_argument("--batch", type=int, default=2, help="clips per step")
     p.add_argument("--frames", type=int, default=4, help="clip length")
     p.add_argument("--patch", type=int, default=96, help="HR patch side in pixels")
-    p.add_argument("--steps", type=int, default=5, help="timed steps per implementation (after 2 warm-up steps)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per variant (after 2 warm-up steps)")
+    _precisions(p)
 
 
 # target -> (help, its own options); each runs stdnet_ros.bench.<target>_bench.run
 TARGETS = {
-    "model": ("offline vs streaming per-frame ms and streaming memory", _model),
+    "model": ("offline vs streaming per-frame ms and streaming memory, per deform conv and precision", _model),
     "latency": ("node latency (p50/p95/max), drops at 5/10/30 Hz; optional memory soak", _latency),
     "profile": ("operator profile of the steady-state streaming step", _profile),
     "node": ("node overhead per frame, all but the model (end to end: stdnet bench latency)", _node),
-    "train": ("ms per training step, grid-sample vs torchvision deformable conv", _train),
+    "train": ("ms per training step: torchvision deformable conv (fp32) vs grid-sample at each precision", _train),
 }

@@ -20,7 +20,7 @@ from ..evaluation.runner import (METHODS, STDNET_METHODS, BaselineMethod, Engine
 from ..model import WeightsError, load_weights
 from ..model.weights import read_metadata
 from ..shipped import shipped_weights_path
-from ..streaming import PRECISIONS, StreamingEngine, resolve_device
+from ..streaming import PRECISION_CHOICES, StreamingEngine, resolve_device, resolve_precision
 
 
 class UsageError(ValueError):
@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--preset", default="stdnet-lite", help="shipped weights to use when --weights is not given")
     p.add_argument("--lr", default="auto", help="auto, a sensor (indoor, dvsr) or a degradation SPEC (see above)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
-    p.add_argument("--precision", default="fp32", choices=sorted(PRECISIONS), help="STDNet engine precision")
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                   help="STDNet engine precision, auto as the node (the model card's tables: fp32)")
     p.set_defaults(func=run)
 
 
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 runners[method] = BaselineMethod(method, args.scale)
         sequences = (dataset_sequence(reader, args.scale, degradation, name) for name, reader in readers)
         info = {"lr": args.lr, "weights": {m: str(p) for m, p in weights.items()}, "device": str(device),
-                "precision": args.precision}
+                "precision": resolve_precision(args.precision, device)}
         report = evaluate(sequences, runners, args.scale, args.out, info)
     except (UsageError, DatasetError, WeightsError) as err:
         print(f"stdnet eval: error: {err}", file=sys.stderr)

@@ -4,6 +4,8 @@ L = L_rec + beta * (alpha1 * L_sd + alpha2 * L_td), alpha1 = alpha2 = 0.5, beta 
 each frame's scale (normalisation.py, carried in ForwardAux.scale_m). Pixels whose ground truth is invalid (0, NaN,
 inf) are left out of every term. L_rec is the paper's Charbonnier or an MSE (RECONSTRUCTIONS): the product is
 judged by RMSE, which the error at depth edges dominates; an L1-type loss fits the many smooth pixels first.
+Optionally + gamma * L_tc, a flow-free temporal-consistency term: the L1 of the change of the signed error between
+consecutive frames at the same pixel, |e_t - e_t-1| with e = pred - GT (TEPE measures that change along the flow).
 """
 import torch
 import torch.nn.functional as F
@@ -45,7 +47,7 @@ class STDNetLoss(nn.Module):
     """
 
     def __init__(self, channels: int, reconstruction: str = "charbonnier", alpha_sd: float = 0.5,
-                 alpha_td: float = 0.5, beta: float = 0.01):
+                 alpha_td: float = 0.5, beta: float = 0.01, gamma_tc: float = 0.0):
         super().__init__()
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction: expected one of {RECONSTRUCTIONS}, got {reconstruction!r}")
@@ -53,14 +55,15 @@ class STDNetLoss(nn.Module):
         self.phi_proj = DifferenceProjection(channels)
         self.phi_hat_proj = DifferenceProjection(channels)
         self.reconstruction = reconstruction
-        self.alpha_sd, self.alpha_td, self.beta = alpha_sd, alpha_td, beta
+        self.alpha_sd, self.alpha_td, self.beta, self.gamma_tc = alpha_sd, alpha_td, beta, gamma_tc
 
     def forward(self, pred_m: torch.Tensor, gt_m: torch.Tensor, aux: ForwardAux) -> dict[str, torch.Tensor]:
         """pred_m, gt_m (N, T, 1, H, W) metres; returns the total and each term."""
         valid = valid_mask(gt_m).to(pred_m.dtype)
         gt = torch.where(valid > 0, gt_m, torch.zeros_like(gt_m)) / aux.scale_m
         pred = pred_m / aux.scale_m
-        err = (pred - gt).abs()
+        signed = pred - gt
+        err = signed.abs()
         if self.reconstruction == "mse":
             rec = masked_mean(err ** 2, valid)
         else:
@@ -68,6 +71,9 @@ class STDNetLoss(nn.Module):
         sd = sum(SD_STAGE_WEIGHT * self._spatial_term(s, err, valid) for s in aux.sigmas)
         td = sum(self._temporal_term(a, gt, valid) for a in aux.anchors)
         total = rec + self.beta * (self.alpha_sd * sd + self.alpha_td * td)
+        if self.gamma_tc:
+            total = total + self.gamma_tc * masked_mean((signed[:, 1:] - signed[:, :-1]).abs(),
+                                                        valid[:, 1:] * valid[:, :-1])
         return {"total": total, "rec": rec, "sd": sd, "td": td}
 
     def _spatial_term(self, sigma: torch.Tensor, err: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

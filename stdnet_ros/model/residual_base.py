@@ -62,11 +62,17 @@ def joint_bilateral(rgb: torch.Tensor, src: torch.Tensor, radius: int = JBF_RADI
 
 
 def residual_base(kind: str, lq4: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
-    """lq4 (B, 1, h, w) normalised depth at HR/4, rgb (B, 3, H, W) in [0, 1] -> (B, 1, H, W) normalised depth."""
+    """lq4 (B, 1, h, w) normalised depth at HR/4, rgb (B, 3, H, W) in [0, 1] -> (B, 1, H, W) normalised depth,
+    fp32 even under autocast (the network's bf16 residual is added to it in fp32)."""
+    with torch.autocast(lq4.device.type, enabled=False):
+        return _residual_base(kind, lq4.float(), rgb.float())
+
+
+def _residual_base(kind: str, lq4: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
     base = F.interpolate(lq4, scale_factor=4, mode="bilinear", align_corners=False)
     if kind == "bilinear":
         return base
     if kind == "joint-bilateral":
-        return joint_bilateral(rgb.float(), base.float())
+        return joint_bilateral(rgb, base)
     grey = (rgb * rgb.new_tensor(GREY).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    return guided_filter(grey.float(), base.float())
+    return guided_filter(grey, base)

@@ -60,9 +60,9 @@ class Stage(nn.Module):
 
     def reconstruct(self, anchor: torch.Tensor, pass_feats: list[torch.Tensor], base: torch.Tensor) -> Reconstructed:
         """Trunk over concat(F0, pass features), head to HR; depth is a residual over ``base`` (B, 1, H, W)
-        (residual_base.py)."""
+        (residual_base.py); depth and confidence in fp32 under autocast too."""
         feature = self.trunk(torch.cat([anchor, *pass_feats], 1))
-        out = self.head(feature)
+        out = self.head(feature).float()
         confidence = out[:, 1:2] if out.shape[1] == 2 else None
         return Reconstructed(feature, out[:, :1] + base, confidence)
 

@@ -15,7 +15,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from stdnet_ros.model.config import SCALES
 from stdnet_ros.pipeline import MODES
-from stdnet_ros.streaming import PRECISIONS
+from stdnet_ros.streaming import PRECISION_CHOICES
 
 RELIABILITIES = ("best_effort", "reliable")
 
@@ -41,7 +41,8 @@ SPECS = (
     Spec("weights", "stdnet-lite", "a .safetensors file, or a shipped preset name (stdnet_ros/weights/"
          "{preset}-x{scale}-{mode}.safetensors)", pattern=r".+"),
     Spec("device", "auto", "auto (CUDA when available), cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?"),
-    Spec("precision", "fp32", "fp32, or bf16 / fp16 autocast (CUDA only)", choices=tuple(PRECISIONS)),
+    Spec("precision", "auto", "auto (bf16 where the device computes it natively, else fp32), fp32, bf16 autocast "
+         "(CPU or CUDA) or fp16 autocast (CUDA only)", choices=PRECISION_CHOICES),
     Spec("max_gap", 0.5, "seconds between input stamps above which the temporal state resets",
          bounds=(0.001, 3600.0), live=True),
     Spec("queue_size", 5, "messages per input kept by the synchronizer while waiting for a partner",

@@ -26,6 +26,9 @@ from .degradation_sampling import DegradationDistribution
 SOURCES = ("generator", "folders", "tartanair")
 
 
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # fp16 would need loss scaling
+
+
 class ConfigError(ValueError):
     """A training config that cannot be used; the message names the file or override and the key."""
 
@@ -58,6 +61,7 @@ class ValidationConfig:
 class LossConfig:
     reconstruction: str = "charbonnier"  # charbonnier (the paper) | mse (model/losses.py)
     beta: float = 0.01  # weight of the spatial and temporal difference terms
+    gamma_tc: float = 0.0  # weight of the temporal-consistency term (model/losses.py)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class OptimConfig:
     milestones: tuple[int, ...] = (40000, 50000)  # steps where the learning rate is multiplied by gamma
     gamma: float = 0.2
     clip_grad_norm: float = 1.0  # max global L2 norm of the gradients
+    precision: str = "auto"  # forward under bf16 autocast: auto (where the device computes bf16 natively), fp32, bf16
 
 
 @dataclass(frozen=True)
@@ -223,7 +228,9 @@ def _check(config: TrainConfig, model: STDNetConfig, origin: str) -> None:
         (config.loss.reconstruction in RECONSTRUCTIONS,
          f"loss.reconstruction: expected one of {RECONSTRUCTIONS}, got {config.loss.reconstruction!r}"),
         (config.loss.beta >= 0, f"loss.beta: >= 0, got {config.loss.beta}"),
+        (config.loss.gamma_tc >= 0, f"loss.gamma_tc: >= 0, got {config.loss.gamma_tc}"),
         (list(o.milestones) == sorted(o.milestones), f"optim.milestones: increasing, got {list(o.milestones)}"),
+        (o.precision in TRAIN_PRECISIONS, f"optim.precision: expected one of {TRAIN_PRECISIONS}, got {o.precision!r}"),
         (r.log_every > 0 and r.checkpoint_every > 0, "run: log_every and checkpoint_every must be > 0"),
     ]
     for ok, message in checks:

@@ -1,7 +1,8 @@
 """The training loop: one process or many (DistributedDataParallel under torchrun), resumable exactly.
 
-Per step: the sample indices of this rank (clips.StepBatches), forward under bf16 autocast on CUDA (fp32 on CPU:
-its bf16 convolutions measured 9x slower here), the loss in fp32 (model/losses.py), backward, gradient clipping,
+Per step: the sample indices of this rank (clips.StepBatches), the forward under bf16 autocast where the device
+computes bf16 natively (optim.precision "auto": CUDA sm80+, AMX / AVX512-BF16 CPUs; emulated bf16 measured 9x slower
+than fp32 on an AVX2 CPU), the loss in fp32 (model/losses.py), backward, gradient clipping,
 a stop on a non-finite loss or gradient (TrainingDiverged, before the weights change), Adam with warm-up and step
 decay. The output folder holds config.yaml, log.csv, last.safetensors (the latest checkpoint) and
 best.safetensors (the checkpoint with the lowest validation RMSE); a run whose folder has last.safetensors is
@@ -23,6 +24,7 @@ from ..model import STDNet, build_model, load_weights
 from ..model.losses import STDNetLoss
 from ..model.network import ForwardAux
 from ..shipped import shipped_weights_path
+from ..streaming import resolve_precision
 from .checkpoint import export_weights, load_checkpoint, save_checkpoint
 from .clips import DatasetClips, GeneratorClips, StepBatches, TrainClips
 from .config import ConfigError, TrainConfig, learning_rate
@@ -48,7 +50,7 @@ class TrainModule(nn.Module):
         self.model, self.loss, self.bf16 = model, loss, bf16
 
     def forward(self, lr: torch.Tensor, rgb: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(lr.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             pred, aux = self.model(lr, rgb, return_aux=True)
         aux = ForwardAux([s.float() for s in aux.sigmas], [a.float() for a in aux.anchors], aux.scale_m.float())
         return self.loss(pred.float(), gt, aux)
@@ -124,8 +126,10 @@ class Trainer:
         torch.manual_seed(config.run.seed)
         model_config = config.model_config()
         self.model = build_model(config.preset, **model_config.to_dict()).to(self.device)
-        self.loss = STDNetLoss(model_config.channels, config.loss.reconstruction, beta=config.loss.beta).to(self.device)
-        self.module = TrainModule(self.model, self.loss, bf16=self.device.type == "cuda")
+        self.loss = STDNetLoss(model_config.channels, config.loss.reconstruction, beta=config.loss.beta,
+                               gamma_tc=config.loss.gamma_tc).to(self.device)
+        self.precision = resolve_precision(config.optim.precision, self.device)
+        self.module = TrainModule(self.model, self.loss, bf16=self.precision == "bf16")
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=config.optim.lr)
         self.step, self.run_state = 0, {"best": None}
         last = self.out_dir / "last.safetensors"
@@ -137,6 +141,7 @@ class Trainer:
             self.print(f"starting from the weights {config.run.init_weights}")
         else:
             start_at_upsampled_lr(self.model)
+        self.print(f"forward precision {self.precision} on {self.device}")
         self.ddp = DistributedDataParallel(self.module) if dist.enabled else self.module
         self.validator = Validator(config, model_config.scale, self.device)
         self.dataset = TrainClips(build_source(config), config.data.patch, model_config.scale,
