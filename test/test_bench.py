@@ -2,6 +2,7 @@
 import json
 
 from stdnet_ros.cli import main
+from stdnet_ros.data import generate_sequence, split_seed, write_sequence
 
 VARIANTS = {"torchvision/fp32", "grid_sample/fp32", "grid_sample/bf16"}
 
@@ -30,3 +31,14 @@ def test_model_bench_streams_both_modes_in_every_variant(tmp_path):
         assert modes["causal"]["delay_frames"] == 0 and modes["bidirectional"]["delay_frames"] == 4
         assert all(m["ms_per_frame_median"] > 0 and m["cached_tensors"]["frame_24"] > 0 for m in modes.values())
     assert set(record["streaming_over_torchvision_fp32"]) == VARIANTS - {"torchvision/fp32"}
+
+
+def test_precision_bench_streams_shipped_weights_in_fp32_and_bf16_and_they_agree(tmp_path):
+    write_sequence(tmp_path / "data" / "seq", generate_sequence(split_seed("test", 0), 4, 64, 48), scales=())
+    assert main(["bench", "precision", "--device", "cpu", "--out", str(tmp_path / "out"), "--data",
+                 str(tmp_path / "data"), "--scale", "4", "--mode", "causal"]) == 0
+    record = only_record(tmp_path / "out")
+    rmse = record["rmse_cm"]
+    assert set(rmse) == {"fp32_vs_bf16", "fp32", "bf16"} and 0 < rmse["fp32_vs_bf16"] < 1.0  # the node's bar
+    assert abs(rmse["bf16"] - rmse["fp32"]) < 0.5 and record["weights"].endswith("stdnet-lite-x4-causal.safetensors")
+    assert set(record["ms_per_push_median"]) == {"fp32", "bf16"}

@@ -3,6 +3,7 @@ the commit it measured (stdnet_ros.bench)."""
 from pathlib import Path
 
 from ..bench import record
+from ..depth.degradation import SENSORS
 from ..pipeline import MODES
 from ..streaming import PRECISIONS
 from . import deferred
@@ -73,6 +74,15 @@ def _train(p) -> None:
     _precisions(p)
 
 
+def _precision(p) -> None:
+    p.add_argument("--data", nargs="+", required=True, metavar="ROOT", help="sequence folders or folders of them")
+    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--mode", default="causal", choices=MODES)
+    p.add_argument("--preset", default="stdnet-lite", help="shipped weights to use when --weights is not given")
+    p.add_argument("--weights", type=Path, default=None, help="a .safetensors file instead of the shipped one")
+    p.add_argument("--lr", default="indoor", choices=sorted(SENSORS), help="the named sensor that simulates the LR")
+
+
 # target -> (help, its own options); each runs stdnet_ros.bench.<target>_bench.run
 TARGETS = {
     "model": ("offline vs streaming per-frame ms and streaming memory, per deform conv and precision", _model),
@@ -80,4 +90,5 @@ TARGETS = {
     "profile": ("operator profile of the steady-state streaming step", _profile),
     "node": ("node overhead per frame, all but the model (end to end: stdnet bench latency)", _node),
     "train": ("ms per training step: torchvision deformable conv (fp32) vs grid-sample at each precision", _train),
+    "precision": ("bf16 vs fp32 streaming on a dataset: output difference, RMSE against GT, ms per push", _precision),
 }
