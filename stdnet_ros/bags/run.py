@@ -213,7 +213,8 @@ def run_bag(path: Path, out: Path, weights: str, mode: str = "causal", scale: in
     start = time.perf_counter()
     with BagReader(path) as bag:
         topics = detect_topics(bag, rgb_topic, depth_topic, gt_topic)
-        pipeline = load_pipeline(weights, scale, mode, device, NODE_DEFAULTS["precision"], NODE_DEFAULTS["max_gap"],
+        pipeline = load_pipeline(weights, scale, mode, device, precision=NODE_DEFAULTS["precision"],
+                                 max_gap=NODE_DEFAULTS["max_gap"],
                                  topics=Topics(topics.rgb, topics.depth, topics.rgb_info or "rgb/camera_info",
                                                topics.depth_info or "depth/camera_info"), warn=warn)
         writer = BagWriter(out, storage)  # fails if OUT exists: never delete what we did not create

@@ -15,7 +15,7 @@ from ..shipped import shipped_weights_path
 from ..streaming import StreamingEngine, resolve_device
 from . import record
 
-PRECISIONS = ("fp32", "bf16")
+COMPARED = ("fp32", "bf16")  # reference first
 
 
 def streamed(engine: StreamingEngine, frames) -> tuple[list[np.ndarray], list[float]]:
@@ -33,12 +33,12 @@ def run(args) -> int:
     weights = args.weights or shipped_weights_path(args.preset, args.scale, args.mode)
     model = load_weights(weights, device, scale=args.scale, directions=args.mode)
     squares = {"fp32_vs_bf16": [0.0, 0], "fp32": [0.0, 0], "bf16": [0.0, 0]}
-    seconds = {p: [] for p in PRECISIONS}
+    seconds = {p: [] for p in COMPARED}
     max_diff_m = 0.0
     for path in (p for root in args.data for p in find_sequences(root)):
         frames = list(dataset_sequence(open_sequence(path), args.scale, SENSORS[args.lr], str(path)).frames)
         outputs = {}
-        for precision in PRECISIONS:
+        for precision in COMPARED:
             outputs[precision], pushes = streamed(StreamingEngine(model, device, precision), frames)
             seconds[precision] += pushes[1:]  # the first push of a sequence warms the engine up
         for frame, a, b in zip(frames, outputs["fp32"], outputs["bf16"]):
