@@ -80,3 +80,40 @@ def test_replay_keeps_order_and_rate(bags, peer, storage, rate):
     clock = received["clock"]
     assert len(clock) >= FRAMES // 2 and clock == sorted(clock)
     assert recorded[0] <= clock[0] and clock[-1] == recorded[-1]
+
+
+def test_named_subscriber_count_is_waited_for(bags, peer):
+    """--subscribers TOPIC=N holds the replay until N readers of TOPIC matched, and fails naming TOPIC if they do not."""
+    node, executor, received, env = peer
+    command = [str(STDNET), "bag", "play", str(bags / "mcap"), "--topics", sample.RGB_TOPIC,
+               "--subscribers", f"{sample.RGB_TOPIC}=2", "--wait-for-subscribers"]
+
+    def play(timeout_s: str) -> subprocess.Popen:
+        proc = subprocess.Popen(command + [timeout_s], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.005)
+        executor.spin_once(timeout_sec=0.1)
+        if proc.poll() is None:
+            proc.kill()
+        return proc
+
+    short = play("3")
+    output = short.communicate()[0]
+    assert short.returncode == 2 and f"too few subscribers on {sample.RGB_TOPIC}" in output, output
+    assert received["rgb"] == []
+    second = []
+    node.create_subscription(Image, sample.RGB_TOPIC, second.append,
+                             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    full = play("30")
+    output = full.communicate()[0]
+    assert full.returncode == 0 and f"{sample.RGB_TOPIC} 2" in output, output
+    assert len(received["rgb"]) == len(second) == FRAMES
+
+
+@pytest.mark.parametrize("text", ["/rgb", "/rgb=0", "/rgb=two", "=2", "/rgb=-1"])
+def test_subscriber_count_argument_is_checked(text):
+    result = subprocess.run([str(STDNET), "bag", "play", "missing_bag", "--subscribers", text],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "expected TOPIC=N with N >= 1" in result.stderr, result.stderr

@@ -38,6 +38,7 @@ def test_demo_chain_accounts_for_every_frame(tmp_path):
     assert summary["accounted"] and summary["frames"] == FRAMES and summary["published"] >= 1
     assert summary["published"] + dropped["queue"] + dropped["invalid"] + dropped["unsynchronised_messages"] >= FRAMES
     assert summary["latency_ms"]["count"] == summary["published"] and summary["latency_ms"]["p50"] > 0
+    assert set(summary["recorded"].values()) == {summary["published"]}, summary["recorded"]  # every topic drained
     assert "guided-filter" in result.stdout and "latency, input arrival -> output arrival" in result.stdout
     metrics = json.loads((out / "eval" / "metrics.json").read_text())["methods"]
     assert set(metrics) == {"stdnet-causal (node)", "bicubic", "guided-filter"}

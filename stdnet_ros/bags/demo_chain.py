@@ -5,7 +5,9 @@
    topics, config/fastdds.xml as its Fast DDS profile unless FASTDDS_DEFAULT_PROFILES_FILE is set);
 3. ``stdnet bag play --clock`` replays the bag's RGB, depth and camera_info topics over DDS in a second process;
 4. this process records what the node publishes (depth_sr/image, camera_info, points, status) into OUT/output_bag
-   with rclpy subscriptions, and notes when each input RGB and each output arrives;
+   with rclpy subscriptions, and notes when each input RGB and each output arrives; the player starts only once
+   its RGB publisher has matched both RGB readers (the node's and this process's), and the chain stops the node
+   only once every output topic holds every published frame;
 5. the node's outputs are scored against the bag's ground truth next to the bicubic and guided-filter baselines on
    the same frames (``stdnet_ros.evaluation.runner``: OUT/eval/metrics.json, metrics.md, figures/), and the latency
    (input arrival -> output arrival here, wall clock) and model time (the node's status) are summarised.
@@ -116,6 +118,19 @@ class Chain:
         elif topic == STATUS_TOPIC:
             self.status = deserialize_message(cdr, self._status_cls)
             self.model_ms.append(self.status.model_ms)
+
+    def drained(self) -> bool:
+        """Whether every output topic holds as many messages as depth_sr/image (each published frame is complete:
+        its camera_info, cloud and status came too)."""
+        return len(set(self.recorder.counts.values())) == 1
+
+    def settled(self, frames: int) -> bool:
+        """Whether all ``frames`` input frames are published or counted by the node's last status and every output
+        topic is drained, or no output came for IDLE_TIMEOUT_S."""
+        status = self.status
+        counted = status.delay_frames + status.queue_drops + status.invalid_drops if status else 0
+        return ((self.drained() and len(self.output_arrival) + counted >= frames)
+                or time.monotonic() - self.last_activity > IDLE_TIMEOUT_S)
 
     def spin_until(self, done, timeout: float, alive=()) -> bool:
         """Spin until ``done()`` (True), ``timeout`` s pass or a process in ``alive`` exits (False)."""
@@ -244,17 +259,11 @@ def run_chain(args) -> int:
                   f"{args.rate:g}x with /clock")
             player = subprocess.Popen([sys.executable, "-m", "stdnet_ros.cli", "bag", "play", str(bag_path),
                                        "--rate", str(args.rate), "--clock", "--wait-for-subscribers",
-                                       str(START_TIMEOUT_S), "--topics", *played],
+                                       str(START_TIMEOUT_S), "--subscribers", f"{topics.rgb}=2", "--topics", *played],
                                       env=env, stdout=play_log, stderr=subprocess.STDOUT)
             chain.spin_until(lambda: player.poll() is not None, START_TIMEOUT_S + frames / 30 / args.rate + 30)
 
-            def settled():
-                status = chain.status
-                counted = status.delay_frames + status.queue_drops + status.invalid_drops if status else 0
-                return (len(chain.output_arrival) + counted >= frames
-                        or time.monotonic() - chain.last_activity > IDLE_TIMEOUT_S)
-
-            chain.spin_until(settled, IDLE_TIMEOUT_S + 60, alive=[node])
+            chain.spin_until(lambda: chain.settled(frames), IDLE_TIMEOUT_S + 60, alive=[node])
         finally:
             if player is not None:
                 stop(player)

@@ -62,24 +62,36 @@ class Player:
             Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
         self._clock_msg = Clock()
 
-    def wait_for_subscribers(self, timeout: float) -> None:
-        """Return once every played topic's publisher has matched each subscription the ROS graph shows for it (at
-        least one) for SETTLE_S in a row; BagError naming the topics without after ``timeout`` s."""
+    def wait_for_subscribers(self, timeout: float, minimum: dict[str, int] | None = None) -> None:
+        """Return once every played topic's publisher has matched at least ``minimum[topic]`` subscriptions (1 for a
+        topic not named there) and each one the ROS graph shows for it, for SETTLE_S in a row; BagError naming the
+        topics short of it after ``timeout`` s. A caller that owns readers of its own names them in ``minimum``:
+        the graph may show a participant's readers only after they would have missed the first messages."""
+        minimum = minimum or {}
+        for topic in minimum:
+            if topic not in self._publishers:
+                raise BagError(f"{self.bag.path}: --subscribers names {topic}, which is not played "
+                               f"(played: {', '.join(self.topics)})")
         deadline = time.monotonic() + timeout
         settled_since = None
         while True:
             missing = [t for t, p in self._publishers.items()
-                       if p.get_subscription_count() < max(1, self._node.count_subscribers(t))]
+                       if p.get_subscription_count() < max(minimum.get(t, 1), self._node.count_subscribers(t))]
             now = time.monotonic()
             if missing:
                 settled_since = None
                 if now > deadline:
-                    raise BagError(f"{self.bag.path}: no subscriber on {', '.join(missing)} after {timeout:g} s")
+                    raise BagError(f"{self.bag.path}: too few subscribers on {', '.join(missing)} after {timeout:g} s "
+                                   f"(matched: {', '.join(f'{t} {n}' for t, n in self.matched().items())})")
             elif settled_since is None:
                 settled_since = now
             elif now - settled_since >= SETTLE_S:
                 return
             time.sleep(0.02)
+
+    def matched(self) -> dict[str, int]:
+        """Subscriptions matched by each played topic's publisher."""
+        return {t: p.get_subscription_count() for t, p in self._publishers.items()}
 
     def play(self, rate: float = 1.0) -> int:
         """Publish every message of the played topics once, paced at ``rate``; returns the number published."""
@@ -129,7 +141,8 @@ def run(args) -> int:
             node = rclpy.create_node("stdnet_bag_player")
             player = Player(bag, node, args.topics, args.clock)
             if args.wait_for_subscribers > 0:
-                player.wait_for_subscribers(args.wait_for_subscribers)
+                player.wait_for_subscribers(args.wait_for_subscribers, dict(args.subscribers))
+            print("subscribers matched: " + ", ".join(f"{t} {n}" for t, n in player.matched().items()), flush=True)
             print(f"playing {args.bag}: {', '.join(player.topics)} at rate {args.rate:g}"
                   + (f", /clock at {args.clock:g} Hz" if args.clock else ""), flush=True)
             while True:

@@ -18,7 +18,7 @@ from .model_bench import variants
 
 def seconds_per_step(name: str, precision: str, device: torch.device, args) -> list[float]:
     torch.manual_seed(0)
-    model = build_model(args.preset, directions=args.directions).to(device)
+    model = build_model(args.preset, scale=args.scale, directions=args.directions).to(device)
     use_deform(model, name)
     module = TrainModule(model, STDNetLoss(model.config.channels, "mse").to(device), bf16=precision == "bf16")
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
@@ -59,7 +59,7 @@ def run(args) -> int:
         print(f"{name} / torchvision/fp32 = {ratio:.2f}x")
     path = record.write("train", device, {
         "preset": args.preset, "directions": args.directions, "batch": args.batch, "frames": args.frames,
-        "patch": args.patch, "steps": args.steps, "variants": results, "over_torchvision_fp32": ratios,
+        "patch": args.patch, "scale": args.scale, "steps": args.steps, "variants": results, "over_torchvision_fp32": ratios,
     }, args.out)
     print(f"wrote {path}")
     return 0

@@ -35,5 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check = getattr(args, "check", None)  # a command's checks across its arguments (stdnet_ros.cli.numbers)
+    if check is not None:
+        try:
+            check(args)
+        except argparse.ArgumentTypeError as err:
+            command = " ".join(str(getattr(args, key)) for key in ("command", "target", "verb") if hasattr(args, key))
+            parser.exit(2, f"stdnet {command}: error: {err}\n")
     return int(args.func(args) or 0)

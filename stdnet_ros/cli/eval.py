@@ -18,6 +18,7 @@ from ..data import DatasetError, find_sequences, open_sequence
 from ..evaluation.runner import (METHODS, STDNET_METHODS, BaselineMethod, EngineMethod, SingleFrameMethod,
                                  dataset_sequence, evaluate, markdown_table, parse_degradation)
 from ..model import WeightsError, load_weights
+from .numbers import scale
 from ..model.weights import read_metadata
 from ..shipped import shipped_weights_path
 from ..streaming import PRECISION_CHOICES, StreamingEngine, resolve_device, resolve_precision
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="score STDNet and the baselines on dataset folders",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--data", nargs="+", required=True, metavar="ROOT", help="sequence folders or folders of them")
-    p.add_argument("--scale", type=int, required=True, help="super-resolution factor (4, 8, 16)")
+    p.add_argument("--scale", type=scale, required=True, help="super-resolution factor (4, 8, 16)")
     p.add_argument("--out", type=Path, required=True, help="output folder for metrics.json, metrics.md, figures/")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)}")
     p.add_argument("--weights", nargs="+", default=[], metavar="FILE",

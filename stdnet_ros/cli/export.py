@@ -4,6 +4,7 @@ from pathlib import Path
 from ..export import export_causal_step, max_stream_difference
 from ..model import WeightsError, load_weights
 from ..shipped import resolve_weights
+from .numbers import check_size, positive_int, scale
 
 CHECK_FRAMES = 20
 TOLERANCE_M = 1e-3
@@ -12,12 +13,12 @@ TOLERANCE_M = 1e-3
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export the causal per-frame streaming step to ONNX")
     p.add_argument("--weights", default="stdnet-lite", help="weights file, or a shipped preset name")
-    p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--width", type=int, default=640, help="HR output width (pixels)")
-    p.add_argument("--height", type=int, default=480, help="HR output height (pixels)")
+    p.add_argument("--scale", type=scale, default=4)
+    p.add_argument("--width", type=positive_int, default=640, help="HR output width (pixels), a multiple of --scale")
+    p.add_argument("--height", type=positive_int, default=480, help="HR output height (pixels), a multiple of --scale")
     p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison over a generated stream")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, check=check_size)
 
 
 def generated_frames(n: int, width: int, height: int, scale: int):

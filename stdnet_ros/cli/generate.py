@@ -9,15 +9,16 @@ from stdnet_ros.data import SPLITS, generate_sequence, split_seed, write_sequenc
 from stdnet_ros.data.scene import MOTIONS
 from stdnet_ros.depth.degradation import DEFAULT_SENSOR
 from stdnet_ros.evaluation.runner import parse_degradation
+from stdnet_ros.cli.numbers import SCALES, check_render_size, non_negative_int, positive_int
 
 
 def _scales(text: str) -> tuple[int, ...]:
     try:
         scales = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"--scales: expected integers like 4,8,16, got {text!r}") from err
-    if any(s < 1 for s in scales):
-        raise argparse.ArgumentTypeError(f"--scales: scales must be positive, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected integers like 4,8,16, got {text!r}") from err
+    if any(s not in SCALES for s in scales):
+        raise argparse.ArgumentTypeError(f"expected scales of {', '.join(map(str, SCALES))}, got {text!r}")
     return scales
 
 
@@ -36,17 +37,17 @@ def register(subparsers) -> None:
                               description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path, help="output folder; one sub-folder per sequence")
     p.add_argument("--split", choices=SPLITS, default="train", help="seed range to draw scenes from")
-    p.add_argument("--sequences", type=int, default=1, help="number of sequences")
-    p.add_argument("--start", type=int, default=0, help="index of the first sequence within the split")
-    p.add_argument("--frames", type=int, default=30, help="frames per sequence (30 fps)")
-    p.add_argument("--width", type=int, default=640, help="HR width in pixels, a multiple of 16")
-    p.add_argument("--height", type=int, default=480, help="HR height in pixels, a multiple of 16")
+    p.add_argument("--sequences", type=positive_int, default=1, help="number of sequences")
+    p.add_argument("--start", type=non_negative_int, default=0, help="index of the first sequence within the split")
+    p.add_argument("--frames", type=positive_int, default=30, help="frames per sequence (30 fps)")
+    p.add_argument("--width", type=positive_int, default=640, help="HR width in pixels, a multiple of 16")
+    p.add_argument("--height", type=positive_int, default=480, help="HR height in pixels, a multiple of 16")
     p.add_argument("--motion", choices=MOTIONS, default="mixed", help="camera and object speed profile")
     p.add_argument("--scales", type=_scales, default=(4, 8, 16), help="LR scales to store, e.g. 4,8,16 ('' for none)")
     p.add_argument("--lr", type=_degradation, default=DEFAULT_SENSOR,
                    help="LR simulation for the stored lr_x{s}/ folders: a sensor (indoor, dvsr) or a spec as in "
                         "stdnet eval --lr, e.g. area:noise=0.02")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, check=check_render_size)
 
 
 def run(args: argparse.Namespace) -> int:
