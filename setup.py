@@ -1,4 +1,5 @@
 """ament_python package: the stdnet_ros Python package, its config, launch files and shipped weights."""
+
 from glob import glob
 
 from setuptools import find_packages, setup

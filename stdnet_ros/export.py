@@ -5,6 +5,7 @@ The exported graph is the causal StreamingEngine step as a pure function, so a C
 keep the cache tensors between calls. The neighbour rule of a causal pass (sum over the previous frames that exist,
 or copy the frame when none does) is expressed with the ``history_valid`` flags instead of Python control flow.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,11 @@ class CausalStep(nn.Module):
             for p, tdm in enumerate(stage.tdms):
                 x = feats[0]
                 both = tdm(
-                    torch.cat([x, x]), torch.cat(feats[1:]),
+                    torch.cat([x, x]),
+                    torch.cat(feats[1:]),
                     torch.cat([(a - enc.anchor).abs() for a in anchor_hist]),
-                    torch.cat(guide_hist), torch.cat([enc.weight, enc.weight]),
+                    torch.cat(guide_hist),
+                    torch.cat([enc.weight, enc.weight]),
                 )
                 out = v1 * both[:1] + v2 * both[1:] + (1 - v1) * x
                 outs.append(out)
@@ -68,8 +71,7 @@ class CausalStep(nn.Module):
                     new_cache += [out, *hist[:-1]]
                     feats = [out, *hist]
             recs.append(stage.reconstruct(enc.anchor, outs, base))
-        depth = mask_unsupported(model.fuse(recs) * scale_m, valid_mask(lr_depth),
-                                 model.config.scale)
+        depth = mask_unsupported(model.fuse(recs) * scale_m, valid_mask(lr_depth), model.config.scale)
         return (depth, *new_cache)
 
 
@@ -77,8 +79,12 @@ def example_inputs(model: STDNet, height: int, width: int) -> tuple[torch.Tensor
     """Zero inputs of the step's shapes at an H x W output (an empty cache, no history)."""
     s, c = model.config.scale, model.config.channels
     feat = torch.zeros(1, c, height // 4, width // 4)
-    return (torch.zeros(1, 3, height, width), torch.ones(1, 1, height // s, width // s), torch.zeros(2),
-            *[feat.clone() for _ in cache_names(model)])
+    return (
+        torch.zeros(1, 3, height, width),
+        torch.ones(1, 1, height // s, width // s),
+        torch.zeros(2),
+        *[feat.clone() for _ in cache_names(model)],
+    )
 
 
 def export_causal_step(model: STDNet, path: str | Path, height: int, width: int) -> Path:
@@ -87,7 +93,11 @@ def export_causal_step(model: STDNet, path: str | Path, height: int, width: int)
     path.parent.mkdir(parents=True, exist_ok=True)
     names = cache_names(model)
     torch.onnx.export(
-        CausalStep(model), example_inputs(model, height, width), str(path), dynamo=True, opset_version=OPSET,
+        CausalStep(model),
+        example_inputs(model, height, width),
+        str(path),
+        dynamo=True,
+        opset_version=OPSET,
         input_names=["rgb", "lr_depth", "history_valid", *names],
         output_names=["depth", *[f"next_{n}" for n in names]],
         external_data=False,
@@ -131,7 +141,7 @@ def max_stream_difference(model: STDNet, path: str | Path, frames) -> float:
     streamer = OnnxCausalStreamer(path)
     worst = 0.0
     for t, (rgb, lr_depth) in enumerate(frames):
-        (_, expected), = engine.push(rgb, lr_depth, t / 30)
+        ((_, expected),) = engine.push(rgb, lr_depth, t / 30)
         got = streamer.push(rgb, lr_depth)
         if not np.array_equal(np.isnan(expected), np.isnan(got)):
             raise AssertionError(f"frame {t}: the NaN masks of ONNX and PyTorch differ")

@@ -17,6 +17,7 @@ differ, no camera_info yet, distortion ignored, a temporal reset) go to the ``wa
 Cloud arrays: ``stdnet_ros.depth.cloud_arrays.cloud_buffer(out.depth_m, out.intrinsics, out.rgb)`` (the node fills its
 reused PointCloud2 with the same function through ``stdnet_ros.messages.pointcloud2.CloudMessage``).
 """
+
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from typing import Callable
 import numpy as np
 
 from stdnet_ros.depth.geometry import Intrinsics
-from stdnet_ros.model import load_weights
 from stdnet_ros.messages.camera_info import CameraInfoError, intrinsics_from_camera_info
 from stdnet_ros.messages.image import ImageFormatError, image_to_depth_m, image_to_rgb
+from stdnet_ros.model import load_weights
 from stdnet_ros.shipped import resolve_weights
 from stdnet_ros.streaming import StreamingEngine
 
@@ -85,8 +86,9 @@ def stamp_to_ns(stamp) -> int:
 class Pipeline:
     """Stateful per-frame super-resolution of one RGB + LR depth stream; see the module docstring."""
 
-    def __init__(self, engine: StreamingEngine, topics: Topics = Topics(),
-                 warn: Callable[[str], None] = lambda message: None):
+    def __init__(
+        self, engine: StreamingEngine, topics: Topics = Topics(), warn: Callable[[str], None] = lambda message: None
+    ):
         self.engine = engine
         self.topics = topics
         self._warn = warn
@@ -106,7 +108,7 @@ class Pipeline:
 
     @property
     def mode(self) -> str:
-        """"causal" (no delay) or "delayed" (bidirectional model, ``delay`` frames late)."""
+        """ "causal" (no delay) or "delayed" (bidirectional model, ``delay`` frames late)."""
         return "delayed" if self.delay else "causal"
 
     @property
@@ -136,8 +138,10 @@ class Pipeline:
             self._infos[camera] = None
             raise InputError(topic, "camera_info", str(exc)) from exc
         if any(float(d) != 0.0 for d in msg.d):
-            self._warn(f"{topic}: non-zero distortion d={list(msg.d)}; the output and "
-                       "the cloud use K only, as for rectified images (subscribe to image_rect topics)")
+            self._warn(
+                f"{topic}: non-zero distortion d={list(msg.d)}; the output and "
+                "the cloud use K only, as for rectified images (subscribe to image_rect topics)"
+            )
         self._infos[camera] = intr
         self._warned_no_info = False
 
@@ -150,15 +154,20 @@ class Pipeline:
         depth = self._convert(image_to_depth_m, depth_msg, self.topics.depth)
         self._check_sizes(rgb.shape[:2], depth.shape)
         if not np.isfinite(depth).any():
-            raise InputError(self.topics.depth, "all_invalid",
-                             f"{self.topics.depth}: every pixel is invalid (0, NaN, inf or negative); expected at "
-                             "least one depth > 0 m")
+            raise InputError(
+                self.topics.depth,
+                "all_invalid",
+                f"{self.topics.depth}: every pixel is invalid (0, NaN, inf or negative); expected at "
+                "least one depth > 0 m",
+            )
         intr = self._output_intrinsics(rgb.shape[:2], depth.shape)
         frame_id = rgb_msg.header.frame_id
         if depth_msg.header.frame_id != frame_id:
-            self._warn(f"{self.topics.depth}: header.frame_id {depth_msg.header.frame_id!r} differs "
-                       f"from {self.topics.rgb} header.frame_id {frame_id!r}; outputs use {frame_id!r} (the depth "
-                       "must be registered to the RGB camera)")
+            self._warn(
+                f"{self.topics.depth}: header.frame_id {depth_msg.header.frame_id!r} differs "
+                f"from {self.topics.rgb} header.frame_id {frame_id!r}; outputs use {frame_id!r} (the depth "
+                "must be registered to the RGB camera)"
+            )
         stamp_ns = stamp_to_ns(rgb_msg.header.stamp)
         stamp_s = stamp_ns / 1e9
         reason = self._discontinuity(stamp_s, rgb.shape[:2])
@@ -199,29 +208,43 @@ class Pipeline:
     def _check_sizes(self, rgb_hw: tuple[int, int], depth_hw: tuple[int, int]) -> None:
         (h, w), s = rgb_hw, self.scale
         if h % s or w % s:
-            raise InputError(self.topics.rgb, "size", f"{self.topics.rgb}: size {w}x{h} (width x height) is not a "
-                             f"multiple of the scale {s}")
+            raise InputError(
+                self.topics.rgb,
+                "size",
+                f"{self.topics.rgb}: size {w}x{h} (width x height) is not a multiple of the scale {s}",
+            )
         if depth_hw != (h // s, w // s):
-            raise InputError(self.topics.depth, "size",
-                             f"{self.topics.depth}: size {depth_hw[1]}x{depth_hw[0]} (width x height) != "
-                             f"{self.topics.rgb} size {w}x{h} / scale {s}; expected {w // s}x{h // s}")
+            raise InputError(
+                self.topics.depth,
+                "size",
+                f"{self.topics.depth}: size {depth_hw[1]}x{depth_hw[0]} (width x height) != "
+                f"{self.topics.rgb} size {w}x{h} / scale {s}; expected {w // s}x{h // s}",
+            )
 
     def _output_intrinsics(self, rgb_hw: tuple[int, int], depth_hw: tuple[int, int]) -> Intrinsics | None:
         """RGB camera_info if any, else depth camera_info scaled by s; each must match its image's size."""
         rgb_info, depth_info = self._infos["rgb"], self._infos["depth"]
-        for intr, topic, (h, w), image in ((rgb_info, self.topics.rgb_info, rgb_hw, self.topics.rgb),
-                                           (depth_info, self.topics.depth_info, depth_hw, self.topics.depth)):
+        for intr, topic, (h, w), image in (
+            (rgb_info, self.topics.rgb_info, rgb_hw, self.topics.rgb),
+            (depth_info, self.topics.depth_info, depth_hw, self.topics.depth),
+        ):
             if intr is not None and (intr.height, intr.width) != (h, w):
-                raise InputError(topic, "camera_info", f"{topic}: size {intr.width}x{intr.height} (width x "
-                                 f"height) != {image} size {w}x{h}; expected {w}x{h}")
+                raise InputError(
+                    topic,
+                    "camera_info",
+                    f"{topic}: size {intr.width}x{intr.height} (width x "
+                    f"height) != {image} size {w}x{h}; expected {w}x{h}",
+                )
         if rgb_info is not None:
             return rgb_info
         if depth_info is not None:
             return depth_info.scaled(self.scale)
         if not self._warned_no_info:
             self._warned_no_info = True
-            self._warn(f"no camera_info yet on {self.topics.rgb_info} or "
-                       f"{self.topics.depth_info}: publishing depth only; the cloud and camera_info wait for one")
+            self._warn(
+                f"no camera_info yet on {self.topics.rgb_info} or "
+                f"{self.topics.depth_info}: publishing depth only; the cloud and camera_info wait for one"
+            )
         return None
 
     def _outputs(self, results: list, input_stamp_ns: int, model_ms: float) -> list[Output]:
@@ -232,8 +255,9 @@ class Pipeline:
             frame = self._pending.popleft()
             if frame.stamp_s != result_stamp:
                 raise RuntimeError(f"engine output stamp {result_stamp} != pending frame stamp {frame.stamp_s}")
-            outputs.append(Output(frame.stamp_ns, frame.frame_id, hr_depth, frame.rgb, frame.intrinsics,
-                                  input_stamp_ns, model_ms))
+            outputs.append(
+                Output(frame.stamp_ns, frame.frame_id, hr_depth, frame.rgb, frame.intrinsics, input_stamp_ns, model_ms)
+            )
         return outputs
 
     def _discontinuity(self, stamp_s: float, rgb_hw: tuple[int, int]) -> str:
@@ -248,9 +272,16 @@ class Pipeline:
         return f"size changed from {last_hw[1]}x{last_hw[0]} to {rgb_hw[1]}x{rgb_hw[0]}"
 
 
-def load_pipeline(weights: str, scale: int, mode: str, device: str = "auto", precision: str = "fp32",
-                  max_gap: float = 0.5, topics: Topics = Topics(),
-                  warn: Callable[[str], None] = lambda message: None) -> Pipeline:
+def load_pipeline(
+    weights: str,
+    scale: int,
+    mode: str,
+    device: str = "auto",
+    precision: str = "fp32",
+    max_gap: float = 0.5,
+    topics: Topics = Topics(),
+    warn: Callable[[str], None] = lambda message: None,
+) -> Pipeline:
     """A Pipeline around the model in ``weights`` (a .safetensors path or a shipped preset name).
 
     Raises ``WeightsError`` (naming the file) for a missing, malformed or mismatching (scale, mode) file, and

@@ -1,4 +1,5 @@
 """Weights shipped inside the package: ``stdnet_ros/weights/{preset}-x{scale}-{mode}.safetensors``."""
+
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

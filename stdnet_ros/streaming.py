@@ -10,6 +10,7 @@ Frame inputs: rgb (H, W, 3) uint8 or float in [0, 1]; lr_depth (H/s, W/s) float 
 Outputs: (stamp, hr_depth) with hr_depth (H, W) float32 metres, NaN where no valid output exists.
 Stamps are seconds (float); they are returned exactly as given.
 """
+
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
@@ -17,8 +18,8 @@ import numpy as np
 import torch
 
 from .depth.invalid_depth import mask_unsupported, valid_mask
-from .model.network import STDNet
 from .model.config import NEIGHBOUR_OFFSETS
+from .model.network import STDNet
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtype of each (None: off)
 CUDA_ONLY_PRECISIONS = ("fp16",)  # CPU autocast runs bf16 only
@@ -82,8 +83,9 @@ class StreamingEngine:
     """Causal mode for a causal model (output t from push t), delayed bidirectional mode for a bidirectional one
     (output t from push t + delay). ``resets`` counts the automatic resets (stamp backwards, gap, size change)."""
 
-    def __init__(self, model: STDNet, device: str | torch.device = "auto", precision: str = "fp32",
-                 max_gap: float = 0.5):
+    def __init__(
+        self, model: STDNet, device: str | torch.device = "auto", precision: str = "fp32", max_gap: float = 0.5
+    ):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         if max_gap <= 0:
@@ -149,7 +151,7 @@ class StreamingEngine:
     @contextmanager
     def _inference_context(self):
         dtype = PRECISIONS[self.precision]
-        with torch.inference_mode(), (torch.autocast(self.device.type, dtype=dtype) if dtype else nullcontext()):
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype) if dtype else nullcontext():
             yield
 
     def _to_tensors(self, rgb: np.ndarray, lr_depth: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,4 +217,3 @@ class StreamingEngine:
         depth = mask_unsupported(fused.float() * self._scales.pop(i), self._lr_valid.pop(i), self.scale)
         del self._lq4[i], self._bases[i]
         return self._stamps.pop(i), depth[0, 0].cpu().numpy()
-

@@ -1,4 +1,5 @@
 """Shared fixtures: small STDNet models whose outputs really depend on neighbouring frames."""
+
 import numpy as np
 import pytest
 import torch

@@ -4,6 +4,7 @@ Isolation: every test module gets its own ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOV
 parallel test runs and other machines never see each other. The node process gets config/fastdds.xml as its
 Fast DDS profile (the launch file does the same) and the stdnet_ros_interfaces build on its paths.
 """
+
 import random
 import signal
 import subprocess
@@ -22,9 +23,9 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from conftest import TINY
+from stdnet_ros.messages.image import depth_m_to_image, rgb_to_image
 from stdnet_ros.model import build_model, save_weights
 from stdnet_ros.ros import interfaces_env, load_interfaces
-from stdnet_ros.messages.image import depth_m_to_image, rgb_to_image
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE = Path(sys.executable).parent / "stdnet_node"  # the console script installed by `pip install -e .`
@@ -63,13 +64,21 @@ class NodeProcess:
 
     def __init__(self, params: Path, domain: int, log: Path, ros_args: tuple[str, ...] = ()):
         env = interfaces_env()
-        env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-                   FASTDDS_DEFAULT_PROFILES_FILE=str(FASTDDS_PROFILE), PYTHONUNBUFFERED="1",
-                   OMP_NUM_THREADS="1")  # 2 busy shared cores: one torch thread is 10x steadier
+        env.update(
+            ROS_DOMAIN_ID=str(domain),
+            ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+            FASTDDS_DEFAULT_PROFILES_FILE=str(FASTDDS_PROFILE),
+            PYTHONUNBUFFERED="1",
+            OMP_NUM_THREADS="1",
+        )  # 2 busy shared cores: one torch thread is 10x steadier
         self.log_path = log
         self._log = log.open("w")
-        self.proc = subprocess.Popen([str(NODE), "--ros-args", "--params-file", str(params), *ros_args], env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(NODE), "--ros-args", "--params-file", str(params), *ros_args],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -87,8 +96,13 @@ class NodeProcess:
         return self.proc.returncode
 
 
-def frame(stamp_ns: int, rgb: np.ndarray, depth_m: np.ndarray, depth_encoding: str = "32FC1",
-          frame_id: str = "camera_color_optical_frame") -> tuple[Image, Image]:
+def frame(
+    stamp_ns: int,
+    rgb: np.ndarray,
+    depth_m: np.ndarray,
+    depth_encoding: str = "32FC1",
+    frame_id: str = "camera_color_optical_frame",
+) -> tuple[Image, Image]:
     """(rgb8 Image, depth Image), each with its own header (same stamp and frame_id)."""
     sec, nanosec = divmod(stamp_ns, 1_000_000_000)
     rgb_msg = rgb_to_image(rgb, Image, Header(frame_id=frame_id))
@@ -99,8 +113,13 @@ def frame(stamp_ns: int, rgb: np.ndarray, depth_m: np.ndarray, depth_encoding: s
 
 
 def camera_info(fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> CameraInfo:
-    return CameraInfo(width=width, height=height, k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
-                      distortion_model="plumb_bob", d=[0.0] * 5)
+    return CameraInfo(
+        width=width,
+        height=height,
+        k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+        distortion_model="plumb_bob",
+        d=[0.0] * 5,
+    )
 
 
 def stamp_ns(msg) -> int:
@@ -129,10 +148,13 @@ class Peer:
         self.received = {name: [] for name in ("depth", "info", "points", "status", "diagnostics")}
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self._outputs = []
-        for name, msg_type, topic in (("depth", Image, "depth_sr/image"), ("info", CameraInfo, "depth_sr/camera_info"),
-                                      ("points", PointCloud2, "depth_sr/points"),
-                                      ("status", SuperResolutionStatus, f"{node_name}/status"),
-                                      ("diagnostics", DiagnosticArray, "/diagnostics")):
+        for name, msg_type, topic in (
+            ("depth", Image, "depth_sr/image"),
+            ("info", CameraInfo, "depth_sr/camera_info"),
+            ("points", PointCloud2, "depth_sr/points"),
+            ("status", SuperResolutionStatus, f"{node_name}/status"),
+            ("diagnostics", DiagnosticArray, "/diagnostics"),
+        ):
             sub = self.node.create_subscription(msg_type, topic, self.received[name].append, reliable)
             if name != "diagnostics":
                 self._outputs.append(sub)
@@ -159,9 +181,12 @@ class Peer:
 
     def wait_matched(self, timeout: float) -> bool:
         """True once every input publisher has a subscriber and the node publishes the four outputs to us."""
+
         def matched():
-            return (all(p.get_subscription_count() > 0 for p in self.publishers.values())
-                    and all(s.get_publisher_count() > 0 for s in self._outputs))
+            return all(p.get_subscription_count() > 0 for p in self.publishers.values()) and all(
+                s.get_publisher_count() > 0 for s in self._outputs
+            )
+
         return self.spin_until(matched, timeout)
 
     def output(self, name: str, stamp: int):

@@ -1,5 +1,6 @@
 """`stdnet bag play` in its own process over real Fast DDS: every message arrives, in the recorded order, at the
 recorded rate (within 10 %), with /clock following the bag's timeline."""
+
 import os
 import random
 import subprocess
@@ -46,8 +47,12 @@ def peer(monkeypatch):
     reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     for key, topic in (("rgb", sample.RGB_TOPIC), ("depth", sample.DEPTH_TOPIC)):
         node.create_subscription(Image, topic, lambda m, k=key: received[k].append((time.monotonic(), m)), reliable)
-    node.create_subscription(Clock, "/clock", lambda m: received["clock"].append(stamp_ns(m.clock)),
-                             QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    node.create_subscription(
+        Clock,
+        "/clock",
+        lambda m: received["clock"].append(stamp_ns(m.clock)),
+        QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT),
+    )
     yield node, executor, received, dict(os.environ)
     node.destroy_node()
     rclpy.shutdown(context=ctx)
@@ -57,9 +62,26 @@ def peer(monkeypatch):
 def test_replay_keeps_order_and_rate(bags, peer, storage, rate):
     node, executor, received, env = peer
     bag = bags / storage
-    proc = subprocess.Popen([str(STDNET), "bag", "play", str(bag), "--rate", str(rate), "--clock",
-                             "--wait-for-subscribers", "30", "--topics", sample.RGB_TOPIC, sample.DEPTH_TOPIC],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            str(STDNET),
+            "bag",
+            "play",
+            str(bag),
+            "--rate",
+            str(rate),
+            "--clock",
+            "--wait-for-subscribers",
+            "30",
+            "--topics",
+            sample.RGB_TOPIC,
+            sample.DEPTH_TOPIC,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.005)
@@ -85,12 +107,22 @@ def test_replay_keeps_order_and_rate(bags, peer, storage, rate):
 def test_named_subscriber_count_is_waited_for(bags, peer):
     """--subscribers TOPIC=N holds the replay until N readers of TOPIC matched, and fails naming TOPIC if they do not."""
     node, executor, received, env = peer
-    command = [str(STDNET), "bag", "play", str(bags / "mcap"), "--topics", sample.RGB_TOPIC,
-               "--subscribers", f"{sample.RGB_TOPIC}=2", "--wait-for-subscribers"]
+    command = [
+        str(STDNET),
+        "bag",
+        "play",
+        str(bags / "mcap"),
+        "--topics",
+        sample.RGB_TOPIC,
+        "--subscribers",
+        f"{sample.RGB_TOPIC}=2",
+        "--wait-for-subscribers",
+    ]
 
     def play(timeout_s: str) -> subprocess.Popen:
-        proc = subprocess.Popen(command + [timeout_s], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
+        proc = subprocess.Popen(
+            command + [timeout_s], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.005)
@@ -104,8 +136,9 @@ def test_named_subscriber_count_is_waited_for(bags, peer):
     assert short.returncode == 2 and f"too few subscribers on {sample.RGB_TOPIC}" in output, output
     assert received["rgb"] == []
     second = []
-    node.create_subscription(Image, sample.RGB_TOPIC, second.append,
-                             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(
+        Image, sample.RGB_TOPIC, second.append, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    )
     full = play("30")
     output = full.communicate()[0]
     assert full.returncode == 0 and f"{sample.RGB_TOPIC} 2" in output, output
@@ -114,6 +147,7 @@ def test_named_subscriber_count_is_waited_for(bags, peer):
 
 @pytest.mark.parametrize("text", ["/rgb", "/rgb=0", "/rgb=two", "=2", "/rgb=-1"])
 def test_subscriber_count_argument_is_checked(text):
-    result = subprocess.run([str(STDNET), "bag", "play", "missing_bag", "--subscribers", text],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(STDNET), "bag", "play", "missing_bag", "--subscribers", text], capture_output=True, text=True
+    )
     assert result.returncode == 2 and "expected TOPIC=N with N >= 1" in result.stderr, result.stderr

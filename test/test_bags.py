@@ -1,5 +1,6 @@
 """Bag tools on real bag files in both storage formats: the sample bag round trip, `bag run` (output readable by
 rosbags and the mcap library, stamps kept, metrics equal to `stdnet eval` on the same frames) and bad bags."""
+
 import json
 
 import cv2
@@ -21,12 +22,11 @@ from stdnet_ros.bags.writer import BagWriter
 from stdnet_ros.data import generate_sequence, split_seed, write_sequence
 from stdnet_ros.data.folders import depth_to_png_mm
 from stdnet_ros.depth.degradation import DEFAULT_SENSOR, SENSORS, degrade_numpy
-from stdnet_ros.model import build_model, save_weights
 from stdnet_ros.messages.image import depth_m_to_image, image_to_depth_m, image_to_rgb, rgb_to_image
+from stdnet_ros.model import build_model, save_weights
 
 FRAMES, WIDTH, HEIGHT, SCALE = 6, 96, 64, 4
-INPUT_TOPICS = (sample.RGB_TOPIC, sample.RGB_INFO_TOPIC, sample.DEPTH_TOPIC, sample.DEPTH_INFO_TOPIC,
-                sample.GT_TOPIC)
+INPUT_TOPICS = (sample.RGB_TOPIC, sample.RGB_INFO_TOPIC, sample.DEPTH_TOPIC, sample.DEPTH_INFO_TOPIC, sample.GT_TOPIC)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,9 +41,13 @@ def one_thread():
 @pytest.fixture(scope="module")
 def bags(tmp_path_factory):
     root = tmp_path_factory.mktemp("bags")
-    return {storage: (root / storage, sample.write_sample_bag(root / storage, FRAMES, WIDTH, HEIGHT, SCALE,
-                                                              storage=storage))
-            for storage in ("mcap", "sqlite3")}
+    return {
+        storage: (
+            root / storage,
+            sample.write_sample_bag(root / storage, FRAMES, WIDTH, HEIGHT, SCALE, storage=storage),
+        )
+        for storage in ("mcap", "sqlite3")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +64,13 @@ def test_sample_bag_round_trip(bags, storage):
     assert count == FRAMES
     frames = list(generate_sequence(split_seed("test", 0), FRAMES, WIDTH, HEIGHT))
     with BagReader(path) as bag:
-        assert bag.topics == {sample.RGB_TOPIC: "sensor_msgs/msg/Image", sample.DEPTH_TOPIC: "sensor_msgs/msg/Image",
-                              sample.GT_TOPIC: "sensor_msgs/msg/Image",
-                              sample.RGB_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
-                              sample.DEPTH_INFO_TOPIC: "sensor_msgs/msg/CameraInfo"}
+        assert bag.topics == {
+            sample.RGB_TOPIC: "sensor_msgs/msg/Image",
+            sample.DEPTH_TOPIC: "sensor_msgs/msg/Image",
+            sample.GT_TOPIC: "sensor_msgs/msg/Image",
+            sample.RGB_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
+            sample.DEPTH_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
+        }
         assert all(bag.count(t) == FRAMES for t in INPUT_TOPICS)
         assert bag.offered_qos(sample.RGB_TOPIC)[0].reliability == QosReliability.RELIABLE
         by_topic = {t: [] for t in INPUT_TOPICS}
@@ -135,9 +142,26 @@ def test_bag_run_metrics_equal_stdnet_eval(bags, weights, tmp_path):
     with BagReader(bags["mcap"][0]) as bag:
         for i, (_, _, msg) in enumerate(bag.messages([sample.DEPTH_TOPIC])):
             cv2.imwrite(str(folder / f"lr_x{SCALE}" / f"{i:06d}.png"), depth_to_png_mm(image_to_depth_m(msg)))
-    assert cli.main(["eval", "--data", str(tmp_path / "data"), "--scale", str(SCALE), "--out",
-                     str(tmp_path / "eval"), "--methods", "stdnet-causal,bicubic,guided-filter", "--weights",
-                     str(weights), "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--data",
+                str(tmp_path / "data"),
+                "--scale",
+                str(SCALE),
+                "--out",
+                str(tmp_path / "eval"),
+                "--methods",
+                "stdnet-causal,bicubic,guided-filter",
+                "--weights",
+                str(weights),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     from_bag = json.loads((tmp_path / "bag_eval" / "metrics.json").read_text())["methods"]
     from_eval = json.loads((tmp_path / "eval" / "metrics.json").read_text())["methods"]
     assert set(from_bag) == set(from_eval) == {"stdnet-causal", "bicubic", "guided-filter"}
@@ -163,19 +187,25 @@ def _bad_bag(path, rgb_encoding="rgb8", depth_offset_ns=0, depth_type="sensor_ms
             rgb.encoding = rgb_encoding
             bag.write("/cam/rgb/image", rgb, t)
             depth_hdr = header(t + depth_offset_ns, "cam")
-            depth = (depth_m_to_image(np.ones((4, 4), np.float32), Image, depth_hdr, "16UC1")
-                     if depth_type.endswith("Image") else CameraInfo(header=depth_hdr))
+            depth = (
+                depth_m_to_image(np.ones((4, 4), np.float32), Image, depth_hdr, "16UC1")
+                if depth_type.endswith("Image")
+                else CameraInfo(header=depth_hdr)
+            )
             bag.write("/cam/depth/image", depth, t + depth_offset_ns)
     return path
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("garbage", "not a readable rosbag2 bag"),
-    ("missing_topic", "no topic /cam/nope (the RGB image)"),
-    ("encoding", "has encoding 'yuv422'"),
-    ("type", "is sensor_msgs/msg/CameraInfo, expected sensor_msgs/msg/Image"),
-    ("no_overlap", "no RGB and depth message pair"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("garbage", "not a readable rosbag2 bag"),
+        ("missing_topic", "no topic /cam/nope (the RGB image)"),
+        ("encoding", "has encoding 'yuv422'"),
+        ("type", "is sensor_msgs/msg/CameraInfo, expected sensor_msgs/msg/Image"),
+        ("no_overlap", "no RGB and depth message pair"),
+    ],
+)
 def test_bad_bags_name_the_bag_and_the_problem(case, expected, weights, tmp_path, capsys):
     path, options = tmp_path / "bad", []
     if case == "garbage":

@@ -1,4 +1,5 @@
 """The training and model benchmarks run every variant and record them with the machine (no timing is asserted)."""
+
 import json
 
 from stdnet_ros.cli import main
@@ -13,8 +14,27 @@ def only_record(folder):
 
 
 def test_train_bench_records_every_variant_and_its_ratio_to_the_reference(tmp_path):
-    assert main(["bench", "train", "--device", "cpu", "--out", str(tmp_path), "--batch", "1", "--frames", "3",
-                 "--patch", "32", "--steps", "1"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "train",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path),
+                "--batch",
+                "1",
+                "--frames",
+                "3",
+                "--patch",
+                "32",
+                "--steps",
+                "1",
+            ]
+        )
+        == 0
+    )
     record = only_record(tmp_path)
     assert set(record["variants"]) == VARIANTS
     assert all(len(v["ms_per_step"]) == 1 and v["ms_per_step_median"] > 0 for v in record["variants"].values())
@@ -23,8 +43,30 @@ def test_train_bench_records_every_variant_and_its_ratio_to_the_reference(tmp_pa
 
 
 def test_model_bench_streams_both_modes_in_every_variant(tmp_path):
-    assert main(["bench", "model", "--device", "cpu", "--out", str(tmp_path), "--width", "64", "--height", "48",
-                 "--frames", "24", "--offline-frames", "3", "--precisions", "fp32", "bf16"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "model",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path),
+                "--width",
+                "64",
+                "--height",
+                "48",
+                "--frames",
+                "24",
+                "--offline-frames",
+                "3",
+                "--precisions",
+                "fp32",
+                "bf16",
+            ]
+        )
+        == 0
+    )
     record = only_record(tmp_path)
     assert set(record["variants"]) == VARIANTS
     for modes in record["variants"].values():
@@ -35,8 +77,25 @@ def test_model_bench_streams_both_modes_in_every_variant(tmp_path):
 
 def test_precision_bench_streams_shipped_weights_in_fp32_and_bf16_and_they_agree(tmp_path):
     write_sequence(tmp_path / "data" / "seq", generate_sequence(split_seed("test", 0), 4, 64, 48), scales=())
-    assert main(["bench", "precision", "--device", "cpu", "--out", str(tmp_path / "out"), "--data",
-                 str(tmp_path / "data"), "--scale", "4", "--mode", "causal"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "precision",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "out"),
+                "--data",
+                str(tmp_path / "data"),
+                "--scale",
+                "4",
+                "--mode",
+                "causal",
+            ]
+        )
+        == 0
+    )
     record = only_record(tmp_path / "out")
     rmse = record["rmse_cm"]
     assert set(rmse) == {"fp32_vs_bf16", "fp32", "bf16"} and 0 < rmse["fp32_vs_bf16"] < 1.0  # the node's bar

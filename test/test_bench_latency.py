@@ -1,4 +1,5 @@
 """The soak's memory-growth measure (stdnet bench latency --soak-minutes)."""
+
 import pytest
 
 from stdnet_ros.bench.latency_bench import rss_growth

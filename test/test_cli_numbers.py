@@ -1,5 +1,6 @@
 """Bad numbers on the command line: exit status 2 and one line naming the option and the expected value, before
 any work starts (never a traceback after minutes, as `bench model --frames 12` once gave)."""
+
 import argparse
 
 import pytest
@@ -49,14 +50,25 @@ def test_bad_number_exits_2_naming_the_option(argv, message, capsys):
     assert "Traceback" not in err and len(err.strip().splitlines()[-1]) < 200
 
 
-@pytest.mark.parametrize("parse, text, value", [(positive_int, "3", 3), (non_negative_float, "0", 0.0),
-                                                (non_negative_float, "2.5", 2.5), (scale, "16", 16)])
+@pytest.mark.parametrize(
+    "parse, text, value",
+    [(positive_int, "3", 3), (non_negative_float, "0", 0.0), (non_negative_float, "2.5", 2.5), (scale, "16", 16)],
+)
 def test_valid_numbers_parse(parse, text, value):
     assert parse(text) == value
 
 
-@pytest.mark.parametrize("parse, text", [(positive_int, "1.5"), (positive_int, "0"), (non_negative_float, "-0.1"),
-                                         (non_negative_float, "nan"), (scale, "2"), (scale, "x")])
+@pytest.mark.parametrize(
+    "parse, text",
+    [
+        (positive_int, "1.5"),
+        (positive_int, "0"),
+        (non_negative_float, "-0.1"),
+        (non_negative_float, "nan"),
+        (scale, "2"),
+        (scale, "x"),
+    ],
+)
 def test_invalid_numbers_raise(parse, text):
     with pytest.raises(argparse.ArgumentTypeError):
         parse(text)

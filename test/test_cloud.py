@@ -1,4 +1,5 @@
 """Organized cloud buffers (cloud_arrays), their PointCloud2 wrapping and CameraInfo <-> Intrinsics."""
+
 import numpy as np
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message
@@ -55,8 +56,9 @@ def test_decimation_keeps_full_resolution_pixels(d):
     np.testing.assert_array_equal(unpack_rgb(cloud), rgb[::d, ::d])
     # the resampling rule (Intrinsics.scaled) would put the kept pixels (d - 1) / 2 px off
     wrong = pixel_rays(INTR.scaled(1 / d))[:h, :w]
-    assert not np.allclose(pixel_rays(decimate_intrinsics(INTR, d))[:wrong.shape[0], :wrong.shape[1]], wrong,
-                           atol=1e-3)
+    assert not np.allclose(
+        pixel_rays(decimate_intrinsics(INTR, d))[: wrong.shape[0], : wrong.shape[1]], wrong, atol=1e-3
+    )
 
 
 def test_rays_are_computed_once_per_intrinsics():
@@ -68,34 +70,46 @@ def test_rays_are_computed_once_per_intrinsics():
     assert (after.hits, after.misses) == (before.hits + 1, before.misses)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda d, c: cloud_buffer(d[1:], INTR), "depth: shape \\(23, 32\\) != intrinsics"),
-    (lambda d, c: cloud_buffer(d, INTR, c[..., :2]), "rgb: expected uint8 \\(24, 32, 3\\)"),
-    (lambda d, c: cloud_buffer(d, INTR, decimation=0), "decimation: 0 < 1"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda d, c: cloud_buffer(d[1:], INTR), "depth: shape \\(23, 32\\) != intrinsics"),
+        (lambda d, c: cloud_buffer(d, INTR, c[..., :2]), "rgb: expected uint8 \\(24, 32, 3\\)"),
+        (lambda d, c: cloud_buffer(d, INTR, decimation=0), "decimation: 0 < 1"),
+    ],
+)
 def test_bad_inputs_are_named(call, message):
     depth, rgb = scene()
     with pytest.raises(ValueError, match=message):
         call(depth, rgb)
 
 
-@pytest.mark.parametrize("with_rgb, step, names", [(False, 16, ["x", "y", "z"]), (True, 32, ["x", "y", "z", "rgb"])],
-                         ids=["xyz", "xyzrgb"])
+@pytest.mark.parametrize(
+    "with_rgb, step, names", [(False, 16, ["x", "y", "z"]), (True, 32, ["x", "y", "z", "rgb"])], ids=["xyz", "xyzrgb"]
+)
 def test_pointcloud2_layout_and_round_trip(with_rgb, step, names):
     depth, rgb = scene()
     header = Header(frame_id="camera_color_optical_frame")
     header.stamp.sec, header.stamp.nanosec = 12, 345
     cloud = cloud_buffer(depth, INTR, rgb if with_rgb else None)
-    msg = deserialize_message(serialize_message(cloud_to_pointcloud2(cloud, header, PointCloud2, PointField)),
-                              PointCloud2)
+    msg = deserialize_message(
+        serialize_message(cloud_to_pointcloud2(cloud, header, PointCloud2, PointField)), PointCloud2
+    )
     assert (msg.height, msg.width, msg.point_step, msg.row_step) == (24, 32, step, step * 32)
     assert (msg.is_dense, msg.is_bigendian) == (False, False)
     assert (msg.header.frame_id, msg.header.stamp.sec, msg.header.stamp.nanosec) == (header.frame_id, 12, 345)
     assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
-        (n, o, PointField.FLOAT32, 1) for n, o in zip(names, [0, 4, 8, 16])]
+        (n, o, PointField.FLOAT32, 1) for n, o in zip(names, [0, 4, 8, 16])
+    ]
     # decode the way a subscriber does: a structured dtype from the PointFields and point_step
-    dtype = np.dtype({"names": [f.name for f in msg.fields], "formats": ["<f4"] * len(msg.fields),
-                      "offsets": [f.offset for f in msg.fields], "itemsize": msg.point_step})
+    dtype = np.dtype(
+        {
+            "names": [f.name for f in msg.fields],
+            "formats": ["<f4"] * len(msg.fields),
+            "offsets": [f.offset for f in msg.fields],
+            "itemsize": msg.point_step,
+        }
+    )
     points = np.frombuffer(msg.data, dtype).reshape(msg.height, msg.width)
     np.testing.assert_array_equal(xyz(points), backproject(depth, INTR))
     if with_rgb:
@@ -109,12 +123,17 @@ def test_cloud_message_refills_one_buffer():
     payload = first.data
     second = builder.fill(depth * 2, INTR, Header(frame_id="b"), rgb[::-1].copy())
     assert second is first and second.data is payload and second.header.frame_id == "b"
-    expected = cloud_to_pointcloud2(cloud_buffer(depth * 2, INTR, rgb[::-1].copy()), second.header, PointCloud2,
-                                    PointField)
+    expected = cloud_to_pointcloud2(
+        cloud_buffer(depth * 2, INTR, rgb[::-1].copy()), second.header, PointCloud2, PointField
+    )
     assert bytes(second.data) == bytes(expected.data)  # same point bytes, padding included
     assert [(f.name, f.offset) for f in second.fields] == [(f.name, f.offset) for f in expected.fields]
     assert (second.height, second.width, second.point_step, second.row_step) == (
-        expected.height, expected.width, expected.point_step, expected.row_step)
+        expected.height,
+        expected.width,
+        expected.point_step,
+        expected.row_step,
+    )
     smaller = builder.fill(depth, INTR, Header(), decimation=2)  # new layout: new buffer
     assert (smaller.height, smaller.width, smaller.point_step, len(smaller.data)) == (12, 16, 16, 12 * 16 * 16)
 
@@ -127,6 +146,7 @@ def test_out_buffer_must_match():
 
 # ---- CameraInfo <-> Intrinsics ----
 
+
 def test_camera_info_round_trip():
     header = Header(frame_id="cam")
     msg = deserialize_message(serialize_message(camera_info_from_intrinsics(INTR, CameraInfo, header)), CameraInfo)
@@ -137,12 +157,15 @@ def test_camera_info_round_trip():
     assert msg.header.frame_id == "cam"
 
 
-@pytest.mark.parametrize("field, index, value, message", [
-    ("k", 0, 0.0, "camera_info: k\\[0\\] \\(fx\\) is 0.0 \\(expected a finite value > 0; is the camera calibrated"),
-    ("k", 4, np.nan, "k\\[4\\] \\(fy\\) is nan"),
-    ("k", 5, np.inf, "k\\[5\\] \\(cy\\) is inf \\(expected a finite value\\)"),
-    ("width", None, 0, "zero image size \\(width 0, height 24\\)"),
-])
+@pytest.mark.parametrize(
+    "field, index, value, message",
+    [
+        ("k", 0, 0.0, "camera_info: k\\[0\\] \\(fx\\) is 0.0 \\(expected a finite value > 0; is the camera calibrated"),
+        ("k", 4, np.nan, "k\\[4\\] \\(fy\\) is nan"),
+        ("k", 5, np.inf, "k\\[5\\] \\(cy\\) is inf \\(expected a finite value\\)"),
+        ("width", None, 0, "zero image size \\(width 0, height 24\\)"),
+    ],
+)
 def test_bad_camera_info_is_named(field, index, value, message):
     msg = camera_info_from_intrinsics(INTR, CameraInfo, Header())
     if index is None:

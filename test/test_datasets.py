@@ -1,4 +1,5 @@
 """Dataset folders: write/read round trip, TarTanAir layout, discovery, the generate CLI and clear errors."""
+
 import argparse
 import json
 import shutil
@@ -101,18 +102,21 @@ def _corrupt(seq_dir, how):
         (seq_dir / "flow" / "000002.npy").unlink()
 
 
-@pytest.mark.parametrize("how, file, message", [
-    ("missing intrinsics", "intrinsics.json", "missing"),
-    ("intrinsics field", "intrinsics.json", "'fy'"),
-    ("size not divisible by 16", "intrinsics.json", "not divisible by 16"),
-    ("size not divisible by the scale", "lr_x32", "not divisible by the scale 32"),
-    ("count mismatch", "seq_a", "rgb/ has 3 frames but depth/ has 2"),
-    ("lr count mismatch", "lr_x8", "2 frames"),
-    ("gap in numbering", "rgb", "000001.png is missing"),
-    ("bad file name", "frame0.png", "unexpected file name"),
-    ("poses count", "poses.txt", "2 poses for 3 frames"),
-    ("flow count", "flow", "flow files"),
-])
+@pytest.mark.parametrize(
+    "how, file, message",
+    [
+        ("missing intrinsics", "intrinsics.json", "missing"),
+        ("intrinsics field", "intrinsics.json", "'fy'"),
+        ("size not divisible by 16", "intrinsics.json", "not divisible by 16"),
+        ("size not divisible by the scale", "lr_x32", "not divisible by the scale 32"),
+        ("count mismatch", "seq_a", "rgb/ has 3 frames but depth/ has 2"),
+        ("lr count mismatch", "lr_x8", "2 frames"),
+        ("gap in numbering", "rgb", "000001.png is missing"),
+        ("bad file name", "frame0.png", "unexpected file name"),
+        ("poses count", "poses.txt", "2 poses for 3 frames"),
+        ("flow count", "flow", "flow files"),
+    ],
+)
 def test_bad_dataset_is_reported_with_file_and_problem(seq_dir, how, file, message):
     _corrupt(seq_dir, how)
     with pytest.raises(DatasetError, match=message) as err:
@@ -178,8 +182,24 @@ def test_tartanair_errors_name_the_problem(tmp_path):
 def test_generate_cli_writes_readable_sequences(tmp_path):
     parser = argparse.ArgumentParser()
     data_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["generate", str(tmp_path / "out"), "--split", "test", "--sequences", "2",
-                              "--frames", "2", "--width", "64", "--height", "48", "--scales", "4,16"])
+    args = parser.parse_args(
+        [
+            "generate",
+            str(tmp_path / "out"),
+            "--split",
+            "test",
+            "--sequences",
+            "2",
+            "--frames",
+            "2",
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--scales",
+            "4,16",
+        ]
+    )
     assert args.func(args) == 0
     paths = find_sequences(tmp_path / "out")
     assert [p.name for p in paths] == ["test_000000", "test_000001"]

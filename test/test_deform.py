@@ -1,4 +1,5 @@
 """The grid-sample deformable convolution against torchvision's compiled kernel: values and every gradient."""
+
 import pytest
 import torch
 from torchvision.ops import deform_conv2d

@@ -1,4 +1,5 @@
 """LR depth simulation: dToF peak histogram, area, nearest, bicubic, noise and dropout."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,8 @@ def _reference_dtof(depth: np.ndarray, albedo: np.ndarray, s: int, range_m: floa
     out = np.zeros((h // s, w // s), np.float32)
     for i in range(h // s):
         for j in range(w // s):
-            d = np.clip(depth[i * s:(i + 1) * s, j * s:(j + 1) * s], 0, range_m).ravel() / range_m
-            a = albedo[i * s:(i + 1) * s, j * s:(j + 1) * s].ravel()
+            d = np.clip(depth[i * s : (i + 1) * s, j * s : (j + 1) * s], 0, range_m).ravel() / range_m
+            a = albedo[i * s : (i + 1) * s, j * s : (j + 1) * s].ravel()
             weight = a / (d * d + 1e-3) * (d > 0)
             hist = np.bincount(np.round(d * (bins - 1)).astype(int), weights=weight, minlength=bins)
             out[i, j] = np.float32(np.argmax(hist)) / (bins - 1) * range_m if hist.max() > 0 else 0.0
@@ -132,8 +133,10 @@ def test_random_corruptions_are_deterministic_with_a_seeded_generator():
     c = noisy.apply(depth, rgb, 4, torch.Generator().manual_seed(2))
     assert torch.equal(a, b) and not torch.equal(a, c)
     photon = Degradation(photons=50.0)
-    assert torch.equal(photon.apply(depth, rgb, 4, torch.Generator().manual_seed(3)),
-                       photon.apply(depth, rgb, 4, torch.Generator().manual_seed(3)))
+    assert torch.equal(
+        photon.apply(depth, rgb, 4, torch.Generator().manual_seed(3)),
+        photon.apply(depth, rgb, 4, torch.Generator().manual_seed(3)),
+    )
 
 
 def test_noise_and_dropout_have_the_requested_strength():
@@ -174,14 +177,17 @@ def test_numpy_wrapper_matches_torch_with_hwc_rgb():
     assert np.array_equal(lr, degrade(torch.from_numpy(depth), torch.from_numpy(rgb).permute(2, 0, 1), 4).numpy())
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: degrade(torch.ones(30, 32), torch.ones(3, 30, 32), 4), "not divisible"),
-    (lambda: degrade(torch.ones(32, 32), None, 4, "dtof"), "rgb"),
-    (lambda: degrade(torch.ones(32, 32), torch.ones(32, 32, 3), 4, "dtof"), "rgb"),
-    (lambda: degrade(torch.ones(32, 32), None, 4, "median"), "kind"),
-    (lambda: degrade(torch.ones(32, 32), None, 4, "area", photons=5.0), "photons"),
-    (lambda: degrade(torch.ones(32, 32), None, 4, "area", dropout=1.5), "dropout"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: degrade(torch.ones(30, 32), torch.ones(3, 30, 32), 4), "not divisible"),
+        (lambda: degrade(torch.ones(32, 32), None, 4, "dtof"), "rgb"),
+        (lambda: degrade(torch.ones(32, 32), torch.ones(32, 32, 3), 4, "dtof"), "rgb"),
+        (lambda: degrade(torch.ones(32, 32), None, 4, "median"), "kind"),
+        (lambda: degrade(torch.ones(32, 32), None, 4, "area", photons=5.0), "photons"),
+        (lambda: degrade(torch.ones(32, 32), None, 4, "area", dropout=1.5), "dropout"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -1,5 +1,6 @@
 """Multi-process training: 2 real processes under torchrun (gloo on CPU) keep identical replicas, see different
 clips, and follow the same path as one process with the combined batch; the `stdnet train` command itself scales."""
+
 import csv
 import json
 import os
@@ -56,15 +57,28 @@ def init_weights(tmp_path_factory):
 
 
 def overrides(out_dir, batch_size, init_weights):
-    return [f"run.out_dir={out_dir}", "run.log_every=1", "run.checkpoint_every=100", "validation.every=0",
-            f"run.init_weights={init_weights}", "model.preset=stdnet",
-            *(f"model.{k}={v}" for k, v in MODEL.items()),
-            "data.patch=32", "data.width=64", "data.height=48", "data.sequences=4", "data.frames=4",
-            f"optim.batch_size={batch_size}", f"optim.iterations={STEPS}", f"optim.lr={LR}",
-            # no photon noise: with it (the new default mix) one SDM weight got a near-zero gradient whose Adam step
-            # the summation order flips (losses and grad norms still agree to about 1e-5); see the parameter check below
-            "degradation.p_photons=0.0", "degradation.p_sensor=0.0",
-            "optim.precision=fp32"]  # the same numerics on every CPU (auto is bf16 on AMX CPUs)
+    return [
+        f"run.out_dir={out_dir}",
+        "run.log_every=1",
+        "run.checkpoint_every=100",
+        "validation.every=0",
+        f"run.init_weights={init_weights}",
+        "model.preset=stdnet",
+        *(f"model.{k}={v}" for k, v in MODEL.items()),
+        "data.patch=32",
+        "data.width=64",
+        "data.height=48",
+        "data.sequences=4",
+        "data.frames=4",
+        f"optim.batch_size={batch_size}",
+        f"optim.iterations={STEPS}",
+        f"optim.lr={LR}",
+        # no photon noise: with it (the new default mix) one SDM weight got a near-zero gradient whose Adam step
+        # the summation order flips (losses and grad norms still agree to about 1e-5); see the parameter check below
+        "degradation.p_photons=0.0",
+        "degradation.p_sensor=0.0",
+        "optim.precision=fp32",
+    ]  # the same numerics on every CPU (auto is bf16 on AMX CPUs)
 
 
 def torchrun(*args, cwd):
@@ -93,8 +107,9 @@ def test_replicas_agree_and_ranks_see_different_clips(two_ranks, init_weights):
     assert not {i for b in seen0 for i in b} & {i for b in seen1 for i in b}
     assert params0.keys() == params1.keys() and any(k.startswith("loss.") for k in params0)
     assert all(torch.equal(params0[k], params1[k]) for k in params0)
-    initial = Trainer(load_config(None, overrides(two_ranks[0] / "unused", 1, init_weights)),
-                      Distributed(0, 1, torch.device("cpu")))
+    initial = Trainer(
+        load_config(None, overrides(two_ranks[0] / "unused", 1, init_weights)), Distributed(0, 1, torch.device("cpu"))
+    )
     moved = [k for k, v in initial.module.state_dict().items() if not torch.equal(v, params0[k])]
     assert len(moved) > len(params0) // 2  # the replicas did train
 
@@ -106,8 +121,9 @@ def read_log(path):
 
 def test_two_processes_follow_one_process_with_the_combined_batch(two_ranks, tmp_path, init_weights):
     out, ((params0, _), _) = two_ranks
-    trainer = Trainer(load_config(None, overrides(tmp_path / "single", 2, init_weights)),
-                      Distributed(0, 1, torch.device("cpu")))
+    trainer = Trainer(
+        load_config(None, overrides(tmp_path / "single", 2, init_weights)), Distributed(0, 1, torch.device("cpu"))
+    )
     trainer.run()
     two, one = read_log(out / "run" / "log.csv"), read_log(tmp_path / "single" / "log.csv")
     # the logged losses of 2 ranks are their mean; float32 summation order drifts them by up to ~2e-5 over the steps

@@ -1,6 +1,7 @@
 """`stdnet eval` and the evaluation core on tiny datasets written with write_sequence (as `stdnet generate` does):
 the report's shape and numbers, STDNet through the engines equal to the offline forward, LR options, static-scene
 flow for TEPE, and clean errors (exit code 2, the file and the problem, no traceback) for bad datasets."""
+
 import dataclasses
 import json
 import shutil
@@ -12,19 +13,25 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_model
 from stdnet_ros import cli
 from stdnet_ros.data import generate_sequence, open_sequence, write_sequence
 from stdnet_ros.data.motion import static_trajectory
 from stdnet_ros.data.scene import random_scene
 from stdnet_ros.data.synthetic import SyntheticSequence, default_intrinsics
 from stdnet_ros.depth.degradation import SENSORS, Degradation
-from stdnet_ros.evaluation.runner import (BaselineMethod, EngineMethod, SingleFrameMethod, dataset_sequence,
-                                         describe_degradation, evaluate_sequence, parse_degradation)
 from stdnet_ros.evaluation.metrics import SequenceMetrics
+from stdnet_ros.evaluation.runner import (
+    BaselineMethod,
+    EngineMethod,
+    SingleFrameMethod,
+    dataset_sequence,
+    describe_degradation,
+    evaluate_sequence,
+    parse_degradation,
+)
 from stdnet_ros.model import save_weights
 from stdnet_ros.streaming import StreamingEngine
-
-from conftest import tiny_model
 
 W, H = 64, 48
 BASE_METHODS = "nearest,bicubic,guided-filter"
@@ -48,8 +55,17 @@ def eval_args(root, data, out, *extra):
 def report(dataset):
     out = dataset / "out"
     weights = [str(dataset / f"tiny-{m}.safetensors") for m in ("causal", "bidirectional")]
-    rc = cli.main(eval_args(dataset, dataset / "seqs", out, "--weights", *weights, "--methods",
-                            f"stdnet-causal,stdnet-bidirectional,{BASE_METHODS}"))
+    rc = cli.main(
+        eval_args(
+            dataset,
+            dataset / "seqs",
+            out,
+            "--weights",
+            *weights,
+            "--methods",
+            f"stdnet-causal,stdnet-bidirectional,{BASE_METHODS}",
+        )
+    )
     assert rc == 0
     return json.loads((out / "metrics.json").read_text()), out
 
@@ -115,8 +131,10 @@ def test_engine_results_equal_the_offline_forward(dataset):
 def test_single_frame_ablation_runs_each_frame_as_its_own_clip(dataset):
     model = tiny_model("causal")
     seq = open_sequence(dataset / "seqs" / "a")
-    methods = {"single": SingleFrameMethod(StreamingEngine(model, "cpu")),
-               "causal": EngineMethod(StreamingEngine(model, "cpu"))}
+    methods = {
+        "single": SingleFrameMethod(StreamingEngine(model, "cpu")),
+        "causal": EngineMethod(StreamingEngine(model, "cpu")),
+    }
     result = evaluate_sequence(dataset_sequence(seq, 4), methods, 4)
     expected = SequenceMetrics(4)
     for i in range(len(seq)):
@@ -138,8 +156,12 @@ def test_lr_option_simulates_another_degradation(dataset, report):
     assert parse_degradation("dtof:range_m=40,bins=512") == Degradation(range_m=40.0, bins=512)
     for name, sensor in SENSORS.items():
         assert parse_degradation(name) == sensor and describe_degradation(sensor) == name
-    for bad, message in (("sonar", "unknown kind"), ("dtof:bins=x", "bins must be a number"),
-                         ("dtof:gain=2", "bad parameter"), ("area:photons=5", "photons applies to kind 'dtof'")):
+    for bad, message in (
+        ("sonar", "unknown kind"),
+        ("dtof:bins=x", "bins must be a number"),
+        ("dtof:gain=2", "bad parameter"),
+        ("area:photons=5", "photons applies to kind 'dtof'"),
+    ):
         with pytest.raises(ValueError, match=message):
             parse_degradation(bad)
     out = dataset / "out_area"
@@ -155,9 +177,12 @@ def static_scene_frames(seed, frames):
     """A generated scene with every object frozen: only the camera moves."""
     intr = default_intrinsics(W, H)
     scene = random_scene(np.random.default_rng(seed), intr, "fast")
-    frozen = [dataclasses.replace(o, trajectory=static_trajectory(o.trajectory.pose(0.0)[:3, :3],
-                                                                 o.trajectory.pose(0.0)[:3, 3]))
-              for o in scene.objects[1:]]
+    frozen = [
+        dataclasses.replace(
+            o, trajectory=static_trajectory(o.trajectory.pose(0.0)[:3, :3], o.trajectory.pose(0.0)[:3, 3])
+        )
+        for o in scene.objects[1:]
+    ]
     return list(SyntheticSequence(dataclasses.replace(scene, objects=(scene.objects[0], *frozen)), frames, intr))
 
 
@@ -190,8 +215,10 @@ def test_missing_shipped_weights_and_bad_methods(dataset, capsys):
     assert cli.main(eval_args(dataset, dataset / "seqs", dataset / "o2", "--methods", "bicubic,magic")) == 2
     assert "unknown ['magic']" in capsys.readouterr().err
     weights = str(dataset / "tiny-causal.safetensors")
-    assert cli.main(eval_args(dataset, dataset / "seqs", dataset / "o3", "--methods", "nearest",
-                              "--weights", weights)) == 2
+    assert (
+        cli.main(eval_args(dataset, dataset / "seqs", dataset / "o3", "--methods", "nearest", "--weights", weights))
+        == 2
+    )
     assert "none of stdnet-causal, stdnet-single-frame is in --methods" in capsys.readouterr().err
 
 
@@ -212,12 +239,15 @@ def break_size(seq):
     (seq / "intrinsics.json").write_text(json.dumps({**intr, "width": 72}))
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (break_intrinsics, "intrinsics.json: missing"),
-    (break_frame_count, "rgb/ has 5 frames but depth/ has 6"),
-    (break_png, "depth/000002.png: missing or unreadable image"),
-    (break_size, "size 72x48 is not divisible by 16"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (break_intrinsics, "intrinsics.json: missing"),
+        (break_frame_count, "rgb/ has 5 frames but depth/ has 6"),
+        (break_png, "depth/000002.png: missing or unreadable image"),
+        (break_size, "size 72x48 is not divisible by 16"),
+    ],
+)
 def test_bad_dataset_is_a_clean_error(dataset, tmp_path, capsys, breakage, message):
     seq = tmp_path / "b"
     shutil.copytree(dataset / "seqs" / "b", seq)
@@ -231,8 +261,11 @@ def test_bad_dataset_exit_code_without_traceback(dataset, tmp_path):
     seq = tmp_path / "b"
     shutil.copytree(dataset / "seqs" / "b", seq)
     break_png(seq)
-    result = subprocess.run([sys.executable, "-m", "stdnet_ros.cli", *eval_args(dataset, seq, tmp_path / "out",
-                                                                               "--methods", "bicubic")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "stdnet_ros.cli", *eval_args(dataset, seq, tmp_path / "out", "--methods", "bicubic")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "000002.png: missing or unreadable image" in result.stderr and "Traceback" not in result.stderr

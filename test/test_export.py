@@ -1,4 +1,5 @@
 """ONNX export of the causal streaming step, run with onnxruntime against the PyTorch streaming engine."""
+
 import numpy as np
 import onnx
 import pytest

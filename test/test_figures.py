@@ -1,8 +1,15 @@
 import cv2
 import numpy as np
 
-from stdnet_ros.evaluation.figures import (COLORBAR_AREA_PX, DEPTH_COLORMAP, PANEL_MAX_WIDTH_PX, XT_MIN_HEIGHT_PX,
-                                colorize, save_frame_figure, save_xt_slice_figure)
+from stdnet_ros.evaluation.figures import (
+    COLORBAR_AREA_PX,
+    DEPTH_COLORMAP,
+    PANEL_MAX_WIDTH_PX,
+    XT_MIN_HEIGHT_PX,
+    colorize,
+    save_frame_figure,
+    save_xt_slice_figure,
+)
 
 H, W = 120, 160  # below PANEL_MAX_WIDTH_PX: panels keep their size, so pixel counts are exact
 

@@ -1,4 +1,5 @@
 """Image <-> numpy conversion on real rclpy sensor_msgs/Image messages (and rosbags / cv_bridge where installed)."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -7,8 +8,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from stdnet_ros.messages.image import (ImageFormatError, depth_m_to_image, image_to_depth_m, image_to_rgb,
-                                             rgb_to_image)
+from stdnet_ros.messages.image import ImageFormatError, depth_m_to_image, image_to_depth_m, image_to_rgb, rgb_to_image
 
 H, W = 4, 5
 RNG = np.random.default_rng(0)
@@ -20,15 +20,25 @@ def image(encoding: str, pixels: np.ndarray, pad: int = 0, bigendian: bool = Fal
     pixels = pixels.astype(pixels.dtype.newbyteorder(">" if bigendian else "<"))
     rows = pixels.reshape(pixels.shape[0], -1).view(np.uint8)
     padded = np.concatenate([rows, np.full((rows.shape[0], pad), 0xAB, np.uint8)], axis=1)
-    return Image(height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, is_bigendian=int(bigendian),
-                 step=padded.shape[1], data=padded.tobytes())
+    return Image(
+        height=pixels.shape[0],
+        width=pixels.shape[1],
+        encoding=encoding,
+        is_bigendian=int(bigendian),
+        step=padded.shape[1],
+        data=padded.tobytes(),
+    )
 
 
-@pytest.mark.parametrize("encoding, pixels", [
-    ("rgb8", RGB), ("bgr8", RGB[..., ::-1]),
-    ("rgba8", np.dstack([RGB, np.full((H, W), 7, np.uint8)])),
-    ("bgra8", np.dstack([RGB[..., ::-1], np.full((H, W), 7, np.uint8)])),
-])
+@pytest.mark.parametrize(
+    "encoding, pixels",
+    [
+        ("rgb8", RGB),
+        ("bgr8", RGB[..., ::-1]),
+        ("rgba8", np.dstack([RGB, np.full((H, W), 7, np.uint8)])),
+        ("bgra8", np.dstack([RGB[..., ::-1], np.full((H, W), 7, np.uint8)])),
+    ],
+)
 @pytest.mark.parametrize("pad", [0, 3])
 def test_colour_encodings_decode_to_rgb(encoding, pixels, pad):
     out = image_to_rgb(image(encoding, pixels, pad))
@@ -41,13 +51,16 @@ def test_mono8_replicates_to_rgb():
     np.testing.assert_array_equal(image_to_rgb(image("mono8", grey, pad=2)), np.dstack([grey] * 3))
 
 
-@pytest.mark.parametrize("container", [bytes, list, lambda b: np.frombuffer(b, np.uint8)], ids=["bytes", "list",
-                                                                                            "ndarray"])
+@pytest.mark.parametrize(
+    "container", [bytes, list, lambda b: np.frombuffer(b, np.uint8)], ids=["bytes", "list", "ndarray"]
+)
 def test_any_data_container(container):
     """Duck-typed messages (rosbags holds numpy arrays) work like rclpy's (which holds array.array)."""
     msg = image("rgb8", RGB, pad=1)
-    duck = SimpleNamespace(**{f: getattr(msg, f) for f in ("encoding", "height", "width", "step", "is_bigendian")},
-                           data=container(bytes(msg.data)))
+    duck = SimpleNamespace(
+        **{f: getattr(msg, f) for f in ("encoding", "height", "width", "step", "is_bigendian")},
+        data=container(bytes(msg.data)),
+    )
     np.testing.assert_array_equal(image_to_rgb(duck), RGB)
 
 
@@ -99,13 +112,18 @@ def test_rgb_round_trip():
     np.testing.assert_array_equal(image_to_rgb(deserialize_message(serialize_message(msg), Image)), RGB)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (dict(encoding="yuv422"), "rgb/image: encoding 'yuv422' unsupported (expected one of rgb8, bgr8, rgba8, "
-                              "bgra8, mono8)"),
-    (dict(step=W * 3 + 1), f"rgb/image: data length {H * W * 3} != step {W * 3 + 1} × height {H}"),
-    (dict(step=W * 3 - 1), "rgb/image: step 14 < width 5 × 3 bytes per pixel"),
-    (dict(height=0), "rgb/image: zero-size image (height 0, width 5)"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            dict(encoding="yuv422"),
+            "rgb/image: encoding 'yuv422' unsupported (expected one of rgb8, bgr8, rgba8, bgra8, mono8)",
+        ),
+        (dict(step=W * 3 + 1), f"rgb/image: data length {H * W * 3} != step {W * 3 + 1} × height {H}"),
+        (dict(step=W * 3 - 1), "rgb/image: step 14 < width 5 × 3 bytes per pixel"),
+        (dict(height=0), "rgb/image: zero-size image (height 0, width 5)"),
+    ],
+)
 def test_bad_rgb_messages_name_field_and_expectation(mutate, message):
     msg = image("rgb8", RGB)
     for field, value in mutate.items():
@@ -130,8 +148,9 @@ def test_rosbags_messages_decode_and_encode():
     typesys = pytest.importorskip("rosbags.typesys", reason="rosbags not installed")
     store = typesys.get_typestore(typesys.Stores.ROS2_KILTED)
     rb_image = store.types["sensor_msgs/msg/Image"]
-    header = store.types["std_msgs/msg/Header"](stamp=store.types["builtin_interfaces/msg/Time"](sec=1, nanosec=2),
-                                                frame_id="cam")
+    header = store.types["std_msgs/msg/Header"](
+        stamp=store.types["builtin_interfaces/msg/Time"](sec=1, nanosec=2), frame_id="cam"
+    )
     depth = RNG.uniform(0.2, 8.0, (H, W)).astype(np.float32)
     msg = depth_m_to_image(depth, rb_image, header)
     raw = store.serialize_cdr(msg, rb_image.__msgtype__)
@@ -139,8 +158,9 @@ def test_rosbags_messages_decode_and_encode():
     np.testing.assert_array_equal(image_to_depth_m(deserialize_message(bytes(raw), Image)), depth)
 
 
-@pytest.mark.parametrize("encoding, pixels", [
-    ("rgb8", RGB), ("bgr8", RGB[..., ::-1]), ("16UC1", None), ("32FC1", None)])
+@pytest.mark.parametrize(
+    "encoding, pixels", [("rgb8", RGB), ("bgr8", RGB[..., ::-1]), ("16UC1", None), ("32FC1", None)]
+)
 def test_agrees_with_cv_bridge(encoding, pixels):
     cv_bridge = pytest.importorskip("cv_bridge", reason="cv_bridge not installed")
     bridge = cv_bridge.CvBridge()

@@ -1,4 +1,5 @@
 """Invalid depth: filling for the network input and NaN for unsupported outputs."""
+
 import torch
 
 from stdnet_ros.depth.invalid_depth import fill_invalid, mask_unsupported, valid_mask

@@ -1,6 +1,7 @@
 """launch/stdnet.launch.py without ROS 2 launch installed: tiny stand-ins for launch, launch_ros and
 ament_index_python record what the file declares and hands the node; the node then takes those parameters.
 Where launch_ros is installed, test_launch_testing.py runs the real thing instead."""
+
 import importlib.util
 import sys
 import types
@@ -14,8 +15,7 @@ from stdnet_ros.ros import parameters
 from stdnet_ros.ros.node import StdnetNode
 
 if importlib.util.find_spec("launch_ros") is not None:  # checked before any stand-in is installed
-    pytest.skip("launch_ros is installed: test_launch_testing.py runs the launch file itself",
-                allow_module_level=True)
+    pytest.skip("launch_ros is installed: test_launch_testing.py runs the launch file itself", allow_module_level=True)
 
 
 class Recorder:
@@ -62,10 +62,20 @@ def launch(module, **given) -> tuple[dict, list]:
 def test_declared_arguments_and_defaults(launch_file):
     defaults, _ = launch(launch_file)
     assert defaults == {
-        "params_file": str(ROOT / "config" / "stdnet.yaml"), "namespace": "", "mode": "", "scale": "",
-        "weights": "", "device": "", "rgb_topic": "rgb/image", "depth_topic": "depth/image",
-        "rgb_info_topic": "rgb/camera_info", "depth_info_topic": "depth/camera_info", "use_sim_time": "false",
-        "rviz": "false", "fixed_frame": ""}
+        "params_file": str(ROOT / "config" / "stdnet.yaml"),
+        "namespace": "",
+        "mode": "",
+        "scale": "",
+        "weights": "",
+        "device": "",
+        "rgb_topic": "rgb/image",
+        "depth_topic": "depth/image",
+        "rgb_info_topic": "rgb/camera_info",
+        "depth_info_topic": "depth/camera_info",
+        "use_sim_time": "false",
+        "rviz": "false",
+        "fixed_frame": "",
+    }
 
 
 def test_defaults_hand_the_node_the_params_file_and_the_fast_dds_profile(launch_file, monkeypatch):
@@ -75,14 +85,21 @@ def test_defaults_hand_the_node_the_params_file_and_the_fast_dds_profile(launch_
     (node,) = actions  # no RViz by default
     kwargs = node.kwargs
     assert (kwargs["package"], kwargs["executable"], kwargs["name"], kwargs["namespace"]) == (
-        "stdnet_ros", "stdnet_node", "stdnet_node", "")
+        "stdnet_ros",
+        "stdnet_node",
+        "stdnet_node",
+        "",
+    )
     assert kwargs["parameters"] == [str(ROOT / "config" / "stdnet.yaml"), {"use_sim_time": False}]
-    assert kwargs["remappings"] == [(t, t) for t in ("rgb/image", "depth/image", "rgb/camera_info",
-                                                      "depth/camera_info")]
+    assert kwargs["remappings"] == [
+        (t, t) for t in ("rgb/image", "depth/image", "rgb/camera_info", "depth/camera_info")
+    ]
     profile = ROOT / "config" / "fastdds.xml"
     assert profile.is_file()
-    assert kwargs["additional_env"] == {"FASTDDS_DEFAULT_PROFILES_FILE": str(profile),
-                                        "FASTRTPS_DEFAULT_PROFILES_FILE": str(profile)}
+    assert kwargs["additional_env"] == {
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(profile),
+        "FASTRTPS_DEFAULT_PROFILES_FILE": str(profile),
+    }
 
 
 def test_a_profile_the_user_set_is_kept(launch_file, monkeypatch):
@@ -92,16 +109,35 @@ def test_a_profile_the_user_set_is_kept(launch_file, monkeypatch):
 
 
 def test_arguments_override_the_params_file_remap_topics_and_open_rviz(launch_file):
-    _, (node, rviz) = launch(launch_file, namespace="front", mode="bidirectional", scale="8", weights="/w.safetensors",
-                             device="cuda:1", rgb_topic="/cam/color/image_rect", depth_topic="/tof/depth",
-                             rgb_info_topic="/cam/color/camera_info", depth_info_topic="/tof/camera_info",
-                             use_sim_time="true", rviz="true", fixed_frame="base_link")
+    _, (node, rviz) = launch(
+        launch_file,
+        namespace="front",
+        mode="bidirectional",
+        scale="8",
+        weights="/w.safetensors",
+        device="cuda:1",
+        rgb_topic="/cam/color/image_rect",
+        depth_topic="/tof/depth",
+        rgb_info_topic="/cam/color/camera_info",
+        depth_info_topic="/tof/camera_info",
+        use_sim_time="true",
+        rviz="true",
+        fixed_frame="base_link",
+    )
     assert node.kwargs["namespace"] == "front"
-    assert node.kwargs["parameters"][1] == {"mode": "bidirectional", "scale": 8, "weights": "/w.safetensors",
-                                            "device": "cuda:1", "use_sim_time": True}
-    assert node.kwargs["remappings"] == [("rgb/image", "/cam/color/image_rect"), ("depth/image", "/tof/depth"),
-                                         ("rgb/camera_info", "/cam/color/camera_info"),
-                                         ("depth/camera_info", "/tof/camera_info")]
+    assert node.kwargs["parameters"][1] == {
+        "mode": "bidirectional",
+        "scale": 8,
+        "weights": "/w.safetensors",
+        "device": "cuda:1",
+        "use_sim_time": True,
+    }
+    assert node.kwargs["remappings"] == [
+        ("rgb/image", "/cam/color/image_rect"),
+        ("depth/image", "/tof/depth"),
+        ("rgb/camera_info", "/cam/color/camera_info"),
+        ("depth/camera_info", "/tof/camera_info"),
+    ]
     assert (rviz.kwargs["package"], rviz.kwargs["executable"], rviz.kwargs["namespace"]) == ("rviz2", "rviz2", "front")
     assert rviz.kwargs["arguments"] == ["-d", str(ROOT / "config" / "stdnet.rviz"), "-f", "base_link"]
     assert rviz.kwargs["remappings"] == [("rgb/image", "/cam/color/image_rect")]
@@ -120,7 +156,11 @@ def test_the_node_accepts_what_the_launch_file_hands_it(launch_file, monkeypatch
         node = StdnetNode(context=context, cli_args=cli + ["-p", "autostart:=false"])
         values = parameters.read(node)
         assert (values["mode"], values["scale"], values["device"], values["weights"]) == (
-            "bidirectional", 16, "cpu", "stdnet-lite")
+            "bidirectional",
+            16,
+            "cpu",
+            "stdnet-lite",
+        )
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
@@ -129,8 +169,14 @@ def test_the_node_accepts_what_the_launch_file_hands_it(launch_file, monkeypatch
 def test_rviz_config_shows_the_cloud_the_output_depth_and_the_input_rgb():
     config = yaml.safe_load((ROOT / "config" / "stdnet.rviz").read_text())
     displays = {d["Class"]: d for d in config["Visualization Manager"]["Displays"]}
-    shown = [(d["Class"].split("/")[1], d["Topic"]["Value"], d["Topic"]["Reliability Policy"])
-             for d in config["Visualization Manager"]["Displays"] if "Topic" in d]
-    assert shown == [("PointCloud2", "depth_sr/points", "Reliable"), ("Image", "depth_sr/image", "Reliable"),
-                     ("Image", "rgb/image", "Best Effort")]
+    shown = [
+        (d["Class"].split("/")[1], d["Topic"]["Value"], d["Topic"]["Reliability Policy"])
+        for d in config["Visualization Manager"]["Displays"]
+        if "Topic" in d
+    ]
+    assert shown == [
+        ("PointCloud2", "depth_sr/points", "Reliable"),
+        ("Image", "depth_sr/image", "Reliable"),
+        ("Image", "rgb/image", "Best Effort"),
+    ]
     assert displays["rviz_default_plugins/PointCloud2"]["Color Transformer"] == "RGB8"

@@ -3,6 +3,7 @@
 Runs only where ROS 2 launch_testing is installed (a ROS 2 install with this workspace built and sourced):
   launch_test test/test_launch_testing.py     (or pytest with the launch_testing plugin)
 """
+
 import os
 import tempfile
 import unittest
@@ -11,14 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-launch_testing = pytest.importorskip("launch_testing", reason="launch_testing is not installed (needs a ROS 2 "
-                                     "install; test_launch.py checks the launch file here)")
-import launch  # noqa: E402
+launch_testing = pytest.importorskip(
+    "launch_testing",
+    reason="launch_testing is not installed (needs a ROS 2 install; test_launch.py checks the launch file here)",
+)
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 
+import launch  # noqa: E402
 from ros_helpers import ROOT, Peer, camera_info, frame, tiny_weights  # noqa: E402
 
 H, W, S = 48, 64, 4
@@ -27,8 +30,10 @@ H, W, S = 48, 64, 4
 @pytest.mark.launch_test
 def generate_test_description():
     weights = tiny_weights(Path(tempfile.mkdtemp()) / "tiny.safetensors")
-    stdnet = IncludeLaunchDescription(PythonLaunchDescriptionSource(str(ROOT / "launch" / "stdnet.launch.py")),
-                                      launch_arguments={"weights": str(weights), "device": "cpu"}.items())
+    stdnet = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(str(ROOT / "launch" / "stdnet.launch.py")),
+        launch_arguments={"weights": str(weights), "device": "cpu"}.items(),
+    )
     return launch.LaunchDescription([stdnet, launch_testing.actions.ReadyToTest()])
 
 

@@ -2,14 +2,28 @@
 and the node's own ROS layer (stdnet_ros.ros) are imported only by ros/, the bag tools (bags/: rclpy's message
 classes and CDR codec, the node's sync and parameters) and the two DDS benchmarks; the ``stdnet`` dispatcher
 imports them only when such a command runs."""
+
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "stdnet_ros"
-ROS_ROOTS = ("rclpy", "cv_bridge", "message_filters", "launch", "launch_ros", "launch_testing", "rosbag2_py",
-             "sensor_msgs", "std_msgs", "diagnostic_msgs", "geometry_msgs", "stdnet_ros_interfaces", "stdnet_ros.ros")
+ROS_ROOTS = (
+    "rclpy",
+    "cv_bridge",
+    "message_filters",
+    "launch",
+    "launch_ros",
+    "launch_testing",
+    "rosbag2_py",
+    "sensor_msgs",
+    "std_msgs",
+    "diagnostic_msgs",
+    "geometry_msgs",
+    "stdnet_ros_interfaces",
+    "stdnet_ros.ros",
+)
 ROS_SIDE = ("stdnet_ros.ros", "stdnet_ros.bags", "stdnet_ros.bench.latency_bench", "stdnet_ros.bench.node_bench")
 
 
@@ -32,7 +46,7 @@ def imports_in(source: str, package: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(parent + ([base] if base else []))
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # "from . import x" imports module x
@@ -84,18 +98,22 @@ def test_every_core_module_and_the_dispatcher_import_where_ros_cannot_be_importe
         "sys.meta_path.insert(0, Block())\n"
     )
     modules = sorted(m for m in core_modules() if m != "stdnet_ros.cli.__main__")
-    code = blocker + (f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)\n"
-                      "from stdnet_ros.cli import build_parser\nbuild_parser().parse_args(['train', '--help'])\n")
+    code = blocker + (
+        f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)\n"
+        "from stdnet_ros.cli import build_parser\nbuild_parser().parse_args(['train', '--help'])\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "usage: stdnet train" in result.stdout, result.stderr[-2000:]
     assert result.returncode == 0
 
 
 def test_the_blocker_would_catch_a_ros_import():
-    code = ("import importlib.abc, sys\nclass Block(importlib.abc.MetaPathFinder):\n"
-            "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name == 'rclpy' or name.startswith('rclpy.'):\n"
-            "            raise ImportError('blocked')\n"
-            "sys.meta_path.insert(0, Block())\nimport stdnet_ros.ros.node\n")
+    code = (
+        "import importlib.abc, sys\nclass Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'rclpy' or name.startswith('rclpy.'):\n"
+        "            raise ImportError('blocked')\n"
+        "sys.meta_path.insert(0, Block())\nimport stdnet_ros.ros.node\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0 and "blocked" in result.stderr

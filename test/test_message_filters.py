@@ -1,5 +1,6 @@
 """message_filters semantics (ros_feasibility.md section 3.4 scenarios) for our stand-in, and for the real
 package where it is installed, plus the InputSync wrapper and the Subscriber over real rclpy/DDS."""
+
 import importlib
 import random
 import time
@@ -22,8 +23,9 @@ def implementations():
         upstream = importlib.import_module("message_filters")
     except ImportError:
         upstream = None
-    yield pytest.param(upstream, id="upstream", marks=pytest.mark.skipif(
-        upstream is None, reason="message_filters not installed"))
+    yield pytest.param(
+        upstream, id="upstream", marks=pytest.mark.skipif(upstream is None, reason="message_filters not installed")
+    )
 
 
 @pytest.fixture(params=list(implementations()))
@@ -56,6 +58,7 @@ class Rig:
 
 
 # ---- ApproximateTimeSynchronizer (upstream test_approxsync scenarios) ----
+
 
 def test_approx_pairs_equal_stamps_queue_1(mf):
     rig = Rig(lambda fs: mf.ApproximateTimeSynchronizer(fs, 1, 0.1))
@@ -136,6 +139,7 @@ def test_approx_three_inputs_first_ranked_tuple_under_slop(mf):
 
 # ---- TimeSynchronizer (upstream test_time_synchronizer scenarios) ----
 
+
 def test_exact_queue_in_order(mf):
     n = 6
     rig = Rig(lambda fs: mf.TimeSynchronizer(fs, n))
@@ -183,6 +187,7 @@ def test_exact_queue_overflow_evicts_oldest_stamp(mf):
 
 # ---- SimpleFilter ----
 
+
 def test_simple_filter_callbacks_in_order_with_extra_args():
     f, calls = compat.SimpleFilter(), []
     first = f.registerCallback(lambda m, tag: calls.append((tag, m)), "a")
@@ -197,10 +202,16 @@ def test_simple_filter_callbacks_in_order_with_extra_args():
 
 # ---- InputSync (sync.py): exact/approx selection and drop counting ----
 
+
 def test_input_sync_counts_drops_approx():
     sets = []
-    sync = InputSync(2, lambda a, b: sets.append((a.header.frame_id, b.header.frame_id, sync.dropped)),
-                     queue_size=2, slop=0.05, exact_sync=False)
+    sync = InputSync(
+        2,
+        lambda a, b: sets.append((a.header.frame_id, b.header.frame_id, sync.dropped)),
+        queue_size=2,
+        slop=0.05,
+        exact_sync=False,
+    )
     ms = S // 1000
     sync.push(msg(0, "d0"), 0)
     sync.push(msg(33 * ms, "d1"), 0)
@@ -221,11 +232,14 @@ def test_input_sync_exact_purge_counts_as_drops():
     assert (sync.matched, sync.pending, sync.dropped) == (1, 0, 1)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(n_inputs=1, queue_size=5, slop=0.1, exact_sync=False), "n_inputs"),
-    (dict(n_inputs=2, queue_size=0, slop=0.1, exact_sync=False), "queue_size"),
-    (dict(n_inputs=2, queue_size=5, slop=0.0, exact_sync=False), "slop"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(n_inputs=1, queue_size=5, slop=0.1, exact_sync=False), "n_inputs"),
+        (dict(n_inputs=2, queue_size=0, slop=0.1, exact_sync=False), "queue_size"),
+        (dict(n_inputs=2, queue_size=5, slop=0.0, exact_sync=False), "slop"),
+    ],
+)
 def test_input_sync_rejects_bad_options(kwargs, field):
     n = kwargs.pop("n_inputs")
     with pytest.raises(ValueError, match=field):
@@ -233,6 +247,7 @@ def test_input_sync_rejects_bad_options(kwargs, field):
 
 
 # ---- Subscriber over a real rclpy subscription ----
+
 
 def test_stand_in_subscriber_feeds_synchronizer_over_dds():
     ctx = rclpy.Context()
@@ -243,8 +258,13 @@ def test_stand_in_subscriber_feeds_synchronizer_over_dds():
         subs = [compat.Subscriber(node, Image, f"mf_test/in{i}", qos_profile=qos) for i in range(2)]
         assert subs[0].getTopic() == "mf_test/in0" and subs[0].topic_name == "/mf_test/in0"
         got = []
-        sync = InputSync(2, lambda a, b: got.append((a.header.frame_id, b.header.frame_id)),
-                         queue_size=5, slop=0.01, exact_sync=False)
+        sync = InputSync(
+            2,
+            lambda a, b: got.append((a.header.frame_id, b.header.frame_id)),
+            queue_size=5,
+            slop=0.01,
+            exact_sync=False,
+        )
         for i, sub in enumerate(subs):
             sub.registerCallback(sync.push, i)
         pubs = [node.create_publisher(Image, f"mf_test/in{i}", qos) for i in range(2)]

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from stdnet_ros.depth.geometry import Intrinsics
-from stdnet_ros.evaluation.metrics import (SequenceMetrics, flow_from_depth_and_poses, forward_splat,
-                                mean_over_sequences)
+from stdnet_ros.evaluation.metrics import SequenceMetrics, flow_from_depth_and_poses, forward_splat, mean_over_sequences
 
 SCALE = 4
 H, W = 32, 48
@@ -104,7 +103,7 @@ def test_edge_region_uses_bicubic_of_the_lr_input():
     gt[:, : W // 2 + 2] = 1.0
     lr = gt.reshape(H // SCALE, SCALE, W // SCALE, SCALE).mean(axis=(1, 3))
     near_step = np.zeros((H, W), bool)
-    near_step[:, W // 2 - 6: W // 2 + 10] = True
+    near_step[:, W // 2 - 6 : W // 2 + 10] = True
     far_wrong = SequenceMetrics(SCALE)
     far_wrong.add(np.where(near_step, gt, gt + 0.1), gt, lr)
     step_wrong = SequenceMetrics(SCALE)
@@ -232,8 +231,15 @@ def test_mean_over_sequences_skips_missing_values():
     a = {"rmse_cm": 2.0, "mae_cm": 1.0, "edge_rmse_cm": 4.0, "tepe_cm": None, "coverage": 1.0, "frames": 10}
     b = {"rmse_cm": 4.0, "mae_cm": 3.0, "edge_rmse_cm": 8.0, "tepe_cm": 1.5, "coverage": 0.5, "frames": 5}
     mean = mean_over_sequences([a, b])
-    assert mean == {"sequences": 2, "frames": 15, "rmse_cm": 3.0, "mae_cm": 2.0, "edge_rmse_cm": 6.0,
-                    "tepe_cm": 1.5, "coverage": 0.75}
+    assert mean == {
+        "sequences": 2,
+        "frames": 15,
+        "rmse_cm": 3.0,
+        "mae_cm": 2.0,
+        "edge_rmse_cm": 6.0,
+        "tepe_cm": 1.5,
+        "coverage": 0.75,
+    }
 
 
 def test_flow_of_the_wrong_shape_is_rejected():

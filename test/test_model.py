@@ -1,4 +1,5 @@
 """The network: sizes, gradients, learning, receptive field, input checks."""
+
 import pytest
 import torch
 
@@ -48,8 +49,11 @@ def test_gradient_reaches_every_parameter(stages):
         pred, aux = model(lr, rgb, return_aux=True)
         loss_fn(pred, gt, aux)["total"].backward()
         opt.step()
-    missing = [name for name, p in list(model.named_parameters()) + list(loss_fn.named_parameters())
-               if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
+    missing = [
+        name
+        for name, p in list(model.named_parameters()) + list(loss_fn.named_parameters())
+        if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0
+    ]
     assert missing == []
 
 
@@ -140,9 +144,14 @@ def test_bad_input_shapes_name_the_field():
         model(lr[:, :, 0], rgb)
 
 
-@pytest.mark.parametrize("override, field", [
-    (dict(scale=3), "scale"), (dict(directions="sideways"), "directions"), (dict(stages=3), "stages"),
-])
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        (dict(scale=3), "scale"),
+        (dict(directions="sideways"), "directions"),
+        (dict(stages=3), "stages"),
+    ],
+)
 def test_bad_config_names_the_field(override, field):
     with pytest.raises(ValueError, match=field):
         STDNetConfig(**override)
@@ -153,8 +162,10 @@ def test_bad_config_names_the_field(override, field):
 def input_dependence(model, modules: dict, frames=3, size=64) -> dict:
     """Per module: std of (features for input a - features for input b) / RMS of the features for a."""
     feats = {name: [] for name in modules}
-    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: feats[name].append(out.detach()))
-             for name, m in modules.items()]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out, name=name: feats[name].append(out.detach()))
+        for name, m in modules.items()
+    ]
     s = model.config.scale
     with torch.no_grad():
         for seed in (1, 2):
@@ -177,8 +188,10 @@ def test_fresh_model_carries_its_input_to_the_output(preset):
     assert min(ratios.values()) >= 0.1, ratios
 
 
-@pytest.mark.parametrize("directions, stages, base", [("causal", 2, "bilinear"), ("bidirectional", 2, "guided"),
-                                                      ("bidirectional", 1, "bilinear")])
+@pytest.mark.parametrize(
+    "directions, stages, base",
+    [("causal", 2, "bilinear"), ("bidirectional", 2, "guided"), ("bidirectional", 1, "bilinear")],
+)
 @pytest.mark.parametrize("k", [0.1, 3.0])
 def test_output_scales_with_the_depth(directions, stages, base, k):
     model = build_model("stdnet", directions=directions, stages=stages, residual_base=base, **TINY).eval()

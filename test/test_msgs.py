@@ -1,6 +1,7 @@
 """Messages across processes over real Fast DDS: the generated stdnet_ros_interfaces/SuperResolutionStatus
 (built by `make msgs`; a missing build fails here, it is not skipped) and large best-effort Image/PointCloud2
 with config/fastdds.xml on the publisher side only."""
+
 import os
 import random
 import subprocess
@@ -17,9 +18,17 @@ from stdnet_ros.ros import InterfacesNotBuiltError, interfaces_env, load_interfa
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUS_FIELDS = {
-    "header": "std_msgs/Header", "input_stamp": "builtin_interfaces/Time", "mode": "string", "scale": "uint8",
-    "delay_frames": "uint32", "model_ms": "float", "latency_ms": "float", "sync_drops": "uint64",
-    "queue_drops": "uint64", "invalid_drops": "uint64", "resets": "uint64",
+    "header": "std_msgs/Header",
+    "input_stamp": "builtin_interfaces/Time",
+    "mode": "string",
+    "scale": "uint8",
+    "delay_frames": "uint32",
+    "model_ms": "float",
+    "latency_ms": "float",
+    "sync_drops": "uint64",
+    "queue_drops": "uint64",
+    "invalid_drops": "uint64",
+    "resets": "uint64",
 }
 
 # Child publisher: waits for our subscriber, sends N messages of one kind at 10 Hz, best effort, then exits.
@@ -92,8 +101,13 @@ def receive(dds, msg_type, kind: str, count: int, extra_env: dict[str, str]) -> 
     node, executor, env = dds
     received = []
     node.create_subscription(msg_type, f"test_msgs/{kind}", received.append, qos_profile_sensor_data)
-    child = subprocess.Popen([sys.executable, "-c", PUBLISHER, kind, str(count)], env={**env, **extra_env},
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, kind, str(count)],
+        env={**env, **extra_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 45
     while child.poll() is None and time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.02)

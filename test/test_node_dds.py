@@ -4,6 +4,7 @@ One node process serves every test here (each start-up costs seconds of torch im
 order and each one sends what it needs. Input stamps are the wall-clock time of sending (max_gap 100 s, so
 pauses between tests never reset the stream), which makes the node's stamp -> publish latency meaningful.
 """
+
 import time
 
 import numpy as np
@@ -36,8 +37,10 @@ class Stream:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(rgb (H, W, 3) uint8, depth (H/S, W/S) metres on a 1 mm grid)."""
-        return (self.rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
-                (self.rng.integers(500, 4000, (H // S, W // S)) / 1000).astype(np.float32))
+        return (
+            self.rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+            (self.rng.integers(500, 4000, (H // S, W // S)) / 1000).astype(np.float32),
+        )
 
     def send(self, rgb=None, depth=None, stamp=None, encoding="32FC1", reliable=True, info=True) -> int:
         """Send one pair (with the LR camera_info first when ``info``); returns its stamp."""
@@ -54,8 +57,10 @@ class Stream:
     def wait(self, stamp: int, names=("depth", "status"), timeout: float = TIMEOUT) -> dict:
         """The outputs ``names`` stamped ``stamp`` (fails after ``timeout``)."""
         ok = self.peer.spin_until(lambda: all(self.peer.output(n, stamp) for n in names), timeout)
-        assert ok, (f"no {names} for stamp {stamp}; got { {n: len(v) for n, v in self.peer.received.items()} }; "
-                    f"node log:\n{self.node.log()[-3000:]}")
+        assert ok, (
+            f"no {names} for stamp {stamp}; got { {n: len(v) for n, v in self.peer.received.items()} }; "
+            f"node log:\n{self.node.log()[-3000:]}"
+        )
         return {n: self.peer.output(n, stamp) for n in names}
 
 
@@ -194,13 +199,16 @@ def bad_data_length(rgb_msg, depth_msg):
 
 BAD = {  # name: (corrupt (rgb_msg, depth_msg), or arrays (rgb, depth); expected log line)
     "unsupported encoding": (bad_rgb_encoding, "/rgb/image: encoding 'rgb16' unsupported (expected one of rgb8"),
-    "rgb size != depth size x scale": (lambda r, d: (r, np.ones((H // S, W // S + 1), np.float32)),
-                                       "/depth/image: size 17x12 (width x height) != /rgb/image size 64x48 / "
-                                       "scale 4; expected 16x12"),
+    "rgb size != depth size x scale": (
+        lambda r, d: (r, np.ones((H // S, W // S + 1), np.float32)),
+        "/depth/image: size 17x12 (width x height) != /rgb/image size 64x48 / scale 4; expected 16x12",
+    ),
     "zero-size image": (bad_zero_size, "/rgb/image: zero-size image (height 0, width 0)"),
     "data length != step x height": (bad_data_length, "/depth/image: data length 760 != step 64 × height 12"),
-    "all-invalid depth": (lambda r, d: (r, np.zeros((H // S, W // S), np.float32)),
-                          "/depth/image: every pixel is invalid (0, NaN, inf or negative); expected at least one"),
+    "all-invalid depth": (
+        lambda r, d: (r, np.zeros((H // S, W // S), np.float32)),
+        "/depth/image: every pixel is invalid (0, NaN, inf or negative); expected at least one",
+    ),
 }
 
 
@@ -243,7 +251,7 @@ def test_each_bad_input_is_dropped_logged_and_counted_and_good_frames_still_come
     depth[0, :3] = [np.nan, np.inf, -2.0]
     out = stream.wait(stream.send(rgb, depth))
     assert out["status"].invalid_drops == before + len(BAD) + 1
-    assert np.isnan(image_to_depth_m(out["depth"])[:S, :3 * S]).all()
+    assert np.isnan(image_to_depth_m(out["depth"])[:S, : 3 * S]).all()
     assert peer.spin_until(lambda: diagnostics(peer).get("invalid drops") == str(before + len(BAD) + 1), 3)
     diag = diagnostics(peer)
     assert diag["invalid drops /depth/image (all_invalid)"] == "1"
@@ -266,8 +274,9 @@ def test_parameter_changes_at_run_time_take_effect_and_invalid_ones_are_rejected
     assert not rejected.successful and "cannot change while the node is configured" in rejected.reason
     (rejected,) = set_parameters(peer, cloud_fields="xyzi")
     assert not rejected.successful and "'xyzi' is not one of xyz, xyzrgb" in rejected.reason
-    assert all(r.successful for r in set_parameters(peer, output_encoding="32FC1", cloud_fields="xyzrgb",
-                                                    cloud_decimation=1))
+    assert all(
+        r.successful for r in set_parameters(peer, output_encoding="32FC1", cloud_fields="xyzrgb", cloud_decimation=1)
+    )
 
 
 def test_sync_and_queue_drops_are_counted_and_the_newest_frame_is_kept(graph):
@@ -287,8 +296,16 @@ def test_sync_and_queue_drops_are_counted_and_the_newest_frame_is_kept(graph):
     assert outputs + last.queue_drops - first.queue_drops <= len(stamps)
     assert peer.spin_until(lambda: int(diagnostics(peer)["queue drops"]) == last.queue_drops, 3)
     diag = diagnostics(peer)
-    for key in ("input rate /rgb/image (Hz)", "input rate /depth/image (Hz)", "output rate (Hz)",
-                "latency p50 ms", "latency p95 ms", "model p50 ms", "memory", "resets"):
+    for key in (
+        "input rate /rgb/image (Hz)",
+        "input rate /depth/image (Hz)",
+        "output rate (Hz)",
+        "latency p50 ms",
+        "latency p95 ms",
+        "model p50 ms",
+        "memory",
+        "resets",
+    ):
         assert key in diag, key
     assert (diag["mode"], diag["delay frames"], diag["device"], diag["state"]) == ("causal", "0", "cpu", "active")
     assert float(diag["latency p95 ms"]) >= float(diag["latency p50 ms"]) > 0

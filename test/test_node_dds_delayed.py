@@ -1,5 +1,6 @@
 """Delayed (bidirectional) mode through a stdnet_node process over real DDS: each output carries the stamp and the
 RGB colours of the input frame it describes, not those of the frame that released it."""
+
 import time
 
 import numpy as np
@@ -12,8 +13,9 @@ H, W, S = 48, 64, 4
 
 def test_delayed_outputs_keep_the_stamp_and_colours_of_their_own_input_frame(tmp_path):
     weights = tiny_weights(tmp_path / "tiny-bidirectional.safetensors", mode="bidirectional")
-    params = params_file(tmp_path / "params.yaml", weights=str(weights), device="cpu", mode="bidirectional",
-                         max_gap=100.0)
+    params = params_file(
+        tmp_path / "params.yaml", weights=str(weights), device="cpu", mode="bidirectional", max_gap=100.0
+    )
     domain = free_domain()
     node = NodeProcess(params, domain, tmp_path / "node.log")
     peer = Peer(domain)

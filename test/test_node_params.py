@@ -1,5 +1,6 @@
 """The node's parameters, lifecycle and start-up, in-process with real rclpy and torch (no messages between
 processes here; see test_node_dds.py), plus two start-ups of the console script that must fail cleanly."""
+
 import os
 import subprocess
 import sys
@@ -72,8 +73,15 @@ def test_live_parameters_apply_and_configure_time_ones_are_rejected_while_config
     node = make_node(context, weights=str(weights), device="cpu")
     node.autostart()
     assert node._state == "active"
-    for name, value in (("output_encoding", "16UC1"), ("cloud_fields", "xyz"), ("cloud_decimation", 4),
-                        ("publish_cloud", False), ("max_gap", 2.0), ("slop", 0.05), ("exact_sync", True)):
+    for name, value in (
+        ("output_encoding", "16UC1"),
+        ("cloud_fields", "xyz"),
+        ("cloud_decimation", 4),
+        ("publish_cloud", False),
+        ("max_gap", 2.0),
+        ("slop", 0.05),
+        ("exact_sync", True),
+    ):
         assert set_param(node, name, value).successful, name
     assert node._output_settings == OutputSettings("16UC1", False, "xyz", 4)
     assert node._pipeline.max_gap == 2.0
@@ -88,20 +96,23 @@ def test_live_parameters_apply_and_configure_time_ones_are_rejected_while_config
     node.destroy_node()
 
 
-@pytest.mark.parametrize("name, value, reason", [
-    ("mode", "offline", "mode: 'offline' is not one of causal, bidirectional"),
-    ("scale", 6, "scale: 6 is not one of 4, 8, 16"),
-    ("device", "tpu", "device: 'tpu' does not match auto|cpu|cuda(:\\d+)?"),
-    ("precision", "int8", "precision: 'int8' is not one of auto, fp32, bf16, fp16"),
-    ("output_encoding", "mono16", "output_encoding: 'mono16' is not one of 32FC1, 16UC1"),
-    ("cloud_fields", "xyzi", "cloud_fields: 'xyzi' is not one of xyz, xyzrgb"),
-    ("input_qos.reliability", "system_default", "is not one of best_effort, reliable"),
-    ("weights", "", "weights: '' does not match .+"),
-    ("cloud_decimation", 0, "out of range"),
-    ("slop", 5.0, "out of range"),
-    ("queue_size", "5", "Wrong parameter type"),
-    ("autostart", False, "read-only"),
-])
+@pytest.mark.parametrize(
+    "name, value, reason",
+    [
+        ("mode", "offline", "mode: 'offline' is not one of causal, bidirectional"),
+        ("scale", 6, "scale: 6 is not one of 4, 8, 16"),
+        ("device", "tpu", "device: 'tpu' does not match auto|cpu|cuda(:\\d+)?"),
+        ("precision", "int8", "precision: 'int8' is not one of auto, fp32, bf16, fp16"),
+        ("output_encoding", "mono16", "output_encoding: 'mono16' is not one of 32FC1, 16UC1"),
+        ("cloud_fields", "xyzi", "cloud_fields: 'xyzi' is not one of xyz, xyzrgb"),
+        ("input_qos.reliability", "system_default", "is not one of best_effort, reliable"),
+        ("weights", "", "weights: '' does not match .+"),
+        ("cloud_decimation", 0, "out of range"),
+        ("slop", 5.0, "out of range"),
+        ("queue_size", "5", "Wrong parameter type"),
+        ("autostart", False, "read-only"),
+    ],
+)
 def test_invalid_values_are_rejected_with_the_reason(context, name, value, reason):
     node = make_node(context)
     before = node.get_parameter(name).value
@@ -129,9 +140,17 @@ def test_a_missing_or_bad_weights_file_fails_configure_and_the_node_stays_up(con
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS and node._configure_error == ""
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     assert sorted(s.topic_name for s in node.subscriptions) == [
-        "/depth/camera_info", "/depth/image", "/rgb/camera_info", "/rgb/image"]
-    assert sorted(p.topic_name for p in node.publishers if "depth_sr" in p.topic_name or "status" in p.topic_name) \
-        == ["/depth_sr/camera_info", "/depth_sr/image", "/depth_sr/points", "/stdnet_node/status"]
+        "/depth/camera_info",
+        "/depth/image",
+        "/rgb/camera_info",
+        "/rgb/image",
+    ]
+    assert sorted(p.topic_name for p in node.publishers if "depth_sr" in p.topic_name or "status" in p.topic_name) == [
+        "/depth_sr/camera_info",
+        "/depth_sr/image",
+        "/depth_sr/points",
+        "/stdnet_node/status",
+    ]
     node.trigger_deactivate()
     assert [s.topic_name for s in node.subscriptions if "image" in s.topic_name] == []
     node.destroy_node()
@@ -146,15 +165,22 @@ def test_latest_queue_drops_the_oldest_item_when_full():
 
 def test_an_invalid_start_up_value_stops_the_executable_with_the_reason():
     env = dict(os.environ, ROS_DOMAIN_ID=str(free_domain()), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    done = subprocess.run([str(NODE), "--ros-args", "--params-file", str(ROOT / "config/stdnet.yaml"),
-                           "-p", "scale:=6"], capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [str(NODE), "--ros-args", "--params-file", str(ROOT / "config/stdnet.yaml"), "-p", "scale:=6"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode == 2
     assert "invalid parameter" in done.stderr and "scale: 6 is not one of 4, 8, 16" in done.stderr
 
 
 def test_without_the_message_build_the_node_says_how_to_build_it(tmp_path):
-    code = ("import sys, functools, pathlib, stdnet_ros.ros.node as n; n.load_interfaces = "
-            f"functools.partial(n.load_interfaces, pathlib.Path({str(tmp_path)!r})); sys.exit(n.main([]))")
+    code = (
+        "import sys, functools, pathlib, stdnet_ros.ros.node as n; n.load_interfaces = "
+        f"functools.partial(n.load_interfaces, pathlib.Path({str(tmp_path)!r})); sys.exit(n.main([]))"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AMENT_PREFIX_PATH")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 1
@@ -169,8 +195,11 @@ def test_the_cloud_is_built_only_while_someone_subscribes(context, weights):
 
     def process():
         stamp = time.time_ns()
-        node.process(*frame(stamp, rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
-                            rng.uniform(1, 2, (12, 16)).astype(np.float32)))
+        node.process(
+            *frame(
+                stamp, rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), rng.uniform(1, 2, (12, 16)).astype(np.float32)
+            )
+        )
 
     process()
     assert node._cloud._msg is None  # nobody subscribed: never filled
@@ -197,8 +226,11 @@ def test_deactivation_publishes_the_frames_still_pending_in_delayed_mode(context
     rng = np.random.default_rng(0)
     stamps = [1_000_000_000 + k * 33_000_000 for k in range(6)]
     for stamp in stamps:
-        node.process(*frame(stamp, rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
-                            rng.uniform(1, 3, (12, 16)).astype(np.float32)))
+        node.process(
+            *frame(
+                stamp, rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), rng.uniform(1, 3, (12, 16)).astype(np.float32)
+            )
+        )
     assert published == stamps[:2]  # 4 frames wait for their future
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert published == stamps and node.stats.invalid_drops == 0

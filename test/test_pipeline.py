@@ -1,5 +1,6 @@
 """The ROS-free per-frame pipeline with real torch and tiny models. Messages here are plain namespaces with the
 Image / CameraInfo fields (as rosbags gives them), which also shows the pipeline reads fields only."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,8 +19,15 @@ BASE_NS = 1_700_000_000_123_456_789  # nanosecond precision a float of seconds c
 def image(encoding: str, array: np.ndarray, stamp_ns: int, frame_id: str = "cam"):
     array = np.ascontiguousarray(array)
     height, width = array.shape[:2]
-    return SimpleNamespace(header=header(stamp_ns, frame_id), height=height, width=width, encoding=encoding,
-                           is_bigendian=0, step=array.strides[0] if array.size else 0, data=array.tobytes())
+    return SimpleNamespace(
+        header=header(stamp_ns, frame_id),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=array.strides[0] if array.size else 0,
+        data=array.tobytes(),
+    )
 
 
 def header(stamp_ns: int, frame_id: str):
@@ -28,15 +36,21 @@ def header(stamp_ns: int, frame_id: str):
 
 
 def info(intr: Intrinsics, d=(0.0,) * 5):
-    return SimpleNamespace(width=intr.width, height=intr.height, d=list(d),
-                           k=[intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0])
+    return SimpleNamespace(
+        width=intr.width, height=intr.height, d=list(d), k=[intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0]
+    )
 
 
 def frames(n: int, seed: int = 0):
     """n (rgb (H, W, 3) uint8, depth (H/S, W/S) float32 metres on a 1 mm grid, so 16UC1 holds it exactly)."""
     rng = np.random.default_rng(seed)
-    return [(rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
-             (rng.integers(500, 4000, (H // S, W // S)) / 1000).astype(np.float32)) for _ in range(n)]
+    return [
+        (
+            rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+            (rng.integers(500, 4000, (H // S, W // S)) / 1000).astype(np.float32),
+        )
+        for _ in range(n)
+    ]
 
 
 def pair(rgb, depth, k: int, encoding: str = "32FC1", dt_ns: int = 100_000_000):
@@ -107,7 +121,7 @@ def test_delayed_outputs_carry_the_stamp_rgb_and_intrinsics_of_their_own_frame(b
 def test_output_intrinsics_rgb_info_first_else_depth_info_scaled_with_the_pixel_centre_rule(causal):
     warn = Warnings()
     pipeline = make(causal, warn)
-    (rgb, depth), = frames(1)
+    ((rgb, depth),) = frames(1)
     (out,) = pipeline.push(*pair(rgb, depth, 0))
     assert out.intrinsics is None
     pipeline.push(*pair(rgb, depth, 1))
@@ -125,7 +139,7 @@ def test_output_intrinsics_rgb_info_first_else_depth_info_scaled_with_the_pixel_
 def test_camera_info_problems(causal):
     warn = Warnings()
     pipeline = make(causal, warn)
-    (rgb, depth), = frames(1)
+    ((rgb, depth),) = frames(1)
     pipeline.set_camera_info(info(Intrinsics(100.0, 100.0, 23.0, 15.0, W, H + 4)), "rgb")  # size mismatch
     with pytest.raises(InputError, match=r"rgb/camera_info: size 48x36 .* != rgb/image size 48x32; expected 48x32"):
         pipeline.push(*pair(rgb, depth, 0))
@@ -141,21 +155,49 @@ def test_camera_info_problems(causal):
 
 
 BAD_INPUTS = {
-    "unsupported rgb encoding": (lambda r, d: (image("rgb16", np.zeros((H, W, 3), "<u2"), 0), d),
-                                 "rgb/image", "format", r"encoding 'rgb16' unsupported \(expected one of rgb8"),
-    "unsupported depth encoding": (lambda r, d: (r, image("mono16", np.ones((H // S, W // S), "<u2"), 0)),
-                                   "depth/image", "format", r"encoding 'mono16' unsupported \(expected one of 16UC1"),
-    "depth size != rgb size / scale": (lambda r, d: (r, image("32FC1", np.ones((H // S, W // S + 1), "<f4"), 0)),
-                                       "depth/image", "size", r"size 13x8 .* != rgb/image size 48x32 / scale 4; "
-                                       r"expected 12x8"),
-    "rgb size not a multiple of the scale": (lambda r, d: (image("rgb8", np.zeros((H + 2, W, 3), "u1"), 0), d),
-                                             "rgb/image", "size", r"not a multiple of the scale 4"),
-    "zero-size image": (lambda r, d: (image("rgb8", np.zeros((0, 0, 3), "u1"), 0), d),
-                        "rgb/image", "format", r"zero-size image"),
-    "data length != step x height": (lambda r, d: (r, SimpleNamespace(**{**vars(d), "data": d.data[:-4]})),
-                                     "depth/image", "format", r"data length 380 != step 48 × height 8"),
-    "all-invalid depth": (lambda r, d: (r, image("16UC1", np.zeros((H // S, W // S), "<u2"), 0)),
-                          "depth/image", "all_invalid", r"every pixel is invalid .* expected at least one depth"),
+    "unsupported rgb encoding": (
+        lambda r, d: (image("rgb16", np.zeros((H, W, 3), "<u2"), 0), d),
+        "rgb/image",
+        "format",
+        r"encoding 'rgb16' unsupported \(expected one of rgb8",
+    ),
+    "unsupported depth encoding": (
+        lambda r, d: (r, image("mono16", np.ones((H // S, W // S), "<u2"), 0)),
+        "depth/image",
+        "format",
+        r"encoding 'mono16' unsupported \(expected one of 16UC1",
+    ),
+    "depth size != rgb size / scale": (
+        lambda r, d: (r, image("32FC1", np.ones((H // S, W // S + 1), "<f4"), 0)),
+        "depth/image",
+        "size",
+        r"size 13x8 .* != rgb/image size 48x32 / scale 4; "
+        r"expected 12x8",
+    ),
+    "rgb size not a multiple of the scale": (
+        lambda r, d: (image("rgb8", np.zeros((H + 2, W, 3), "u1"), 0), d),
+        "rgb/image",
+        "size",
+        r"not a multiple of the scale 4",
+    ),
+    "zero-size image": (
+        lambda r, d: (image("rgb8", np.zeros((0, 0, 3), "u1"), 0), d),
+        "rgb/image",
+        "format",
+        r"zero-size image",
+    ),
+    "data length != step x height": (
+        lambda r, d: (r, SimpleNamespace(**{**vars(d), "data": d.data[:-4]})),
+        "depth/image",
+        "format",
+        r"data length 380 != step 48 × height 8",
+    ),
+    "all-invalid depth": (
+        lambda r, d: (r, image("16UC1", np.zeros((H // S, W // S), "<u2"), 0)),
+        "depth/image",
+        "all_invalid",
+        r"every pixel is invalid .* expected at least one depth",
+    ),
 }
 
 
@@ -178,16 +220,18 @@ def test_a_bad_frame_raises_a_named_error_and_leaves_the_stream_untouched(causal
 
 
 def test_16uc1_and_32fc1_inputs_give_the_same_output_and_nan_inf_negative_are_invalid(causal):
-    (rgb, depth), = frames(1)
+    ((rgb, depth),) = frames(1)
     holes = depth.copy()
     holes[0, :3] = [np.nan, np.inf, -1.0]
     with_zeros = depth.copy()
     with_zeros[0, :3] = 0.0
-    outs = [make(causal).push(*pair(rgb, d, 0, enc))[0].depth_m
-            for d, enc in ((depth, "32FC1"), (depth, "16UC1"), (holes, "32FC1"), (with_zeros, "16UC1"))]
+    outs = [
+        make(causal).push(*pair(rgb, d, 0, enc))[0].depth_m
+        for d, enc in ((depth, "32FC1"), (depth, "16UC1"), (holes, "32FC1"), (with_zeros, "16UC1"))
+    ]
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(outs[2], outs[3], rtol=1e-5, atol=1e-6)
-    assert np.isnan(outs[2][:S, :3 * S]).all()  # HR pixels of the invalid LR pixels: NaN, never a value
+    assert np.isnan(outs[2][:S, : 3 * S]).all()  # HR pixels of the invalid LR pixels: NaN, never a value
     assert np.nanmin(outs[2]) > 0
 
 
@@ -212,13 +256,15 @@ def test_stamps_backwards_and_gaps_reset_the_temporal_state_with_a_warning(causa
 def test_a_depth_frame_id_other_than_the_rgb_one_is_warned_about(causal):
     warn = Warnings()
     pipeline = make(causal, warn)
-    (rgb, depth), = frames(1)
+    ((rgb, depth),) = frames(1)
     rgb_msg, depth_msg = pair(rgb, depth, 0)
     depth_msg.header.frame_id = "tof_optical"
     (out,) = pipeline.push(rgb_msg, depth_msg)
     assert out.frame_id == "cam"
-    assert warn[-1:] == ["depth/image: header.frame_id 'tof_optical' differs from rgb/image header.frame_id 'cam'; "
-                    "outputs use 'cam' (the depth must be registered to the RGB camera)"]
+    assert warn[-1:] == [
+        "depth/image: header.frame_id 'tof_optical' differs from rgb/image header.frame_id 'cam'; "
+        "outputs use 'cam' (the depth must be registered to the RGB camera)"
+    ]
 
 
 def test_load_pipeline_checks_the_weights_file_against_scale_and_mode(tmp_path):
@@ -226,8 +272,11 @@ def test_load_pipeline_checks_the_weights_file_against_scale_and_mode(tmp_path):
     save_weights(build_model("stdnet", directions="causal", stages=1, scale=4, **TINY), path)
     pipeline = load_pipeline(str(path), 4, "causal", device="cpu", topics=Topics(rgb="/cam/rgb"))
     assert (pipeline.scale, pipeline.mode, pipeline.topics.rgb) == (4, "causal", "/cam/rgb")
-    with pytest.raises(WeightsError, match=r"tiny.safetensors: config mismatch: directions='causal' \(expected "
-                                           r"'bidirectional'\)"):
+    with pytest.raises(
+        WeightsError,
+        match=r"tiny.safetensors: config mismatch: directions='causal' \(expected "
+        r"'bidirectional'\)",
+    ):
         load_pipeline(str(path), 4, "bidirectional", device="cpu")
     with pytest.raises(WeightsError, match=r"stdnet_ros/weights/no-such-preset-x8-causal.safetensors: does not "):
         load_pipeline("no-such-preset", 8, "causal")

@@ -1,4 +1,5 @@
 """Synthetic RGB-D renderer: exact z-depth, pixel-centre convention, exact flow, determinism, motion bounds."""
+
 import math
 
 import numpy as np
@@ -11,8 +12,16 @@ from stdnet_ros.data.raycast import Primitive, Rays
 from stdnet_ros.data.render import object_poses, render_view
 from stdnet_ros.data.scene import FAST, FPS, Scene, SceneObject
 from stdnet_ros.data.synthetic import forward_flow
-from stdnet_ros.data.textures import (HELD_OUT_PHOTO_NAMES, HELD_OUT_PROCEDURAL_NAMES, PHOTO_NAMES,
-                                      PROCEDURAL_NAMES, TEXTURE_SIZE, Texture, photo, procedural)
+from stdnet_ros.data.textures import (
+    HELD_OUT_PHOTO_NAMES,
+    HELD_OUT_PROCEDURAL_NAMES,
+    PHOTO_NAMES,
+    PROCEDURAL_NAMES,
+    TEXTURE_SIZE,
+    Texture,
+    photo,
+    procedural,
+)
 from stdnet_ros.depth.geometry import Intrinsics, backproject, project
 
 INTR = Intrinsics(fx=500.0, fy=510.0, cx=150.3, cy=110.7, width=320, height=240)
@@ -95,11 +104,20 @@ def test_backprojected_points_lie_on_the_surfaces():
 def _moving(kind, size, position, speed_mps, spin_dps) -> SceneObject:
     """An object translating along x and spinning about z (sinusoids with a 1 s period)."""
     omega = np.array([2 * math.pi])
-    return SceneObject(Primitive(kind, size), (GREY,), Trajectory(
-        np.eye(3), np.array(position, float),
-        np.array([[speed_mps / omega[0], 0.0, 0.0]]), omega, np.zeros(1),
-        np.array([[0.0, 0.0, math.radians(spin_dps) / omega[0]]]), omega, np.zeros(1),
-    ))
+    return SceneObject(
+        Primitive(kind, size),
+        (GREY,),
+        Trajectory(
+            np.eye(3),
+            np.array(position, float),
+            np.array([[speed_mps / omega[0], 0.0, 0.0]]),
+            omega,
+            np.zeros(1),
+            np.array([[0.0, 0.0, math.radians(spin_dps) / omega[0]]]),
+            omega,
+            np.zeros(1),
+        ),
+    )
 
 
 def _expected_flow(depth_prev, ids_prev, scene, t_prev, t_next, cam_prev, cam_next, intr, objects_move=True):
@@ -119,11 +137,23 @@ def _expected_flow(depth_prev, ids_prev, scene, t_prev, t_next, cam_prev, cam_ne
 
 def test_flow_follows_moving_objects_and_camera():
     scene = Scene(
-        (_object("room", (4.0, 3.0, 2.5)), _moving("sphere", (0.4,), (-0.3, 0.0, 2.0), 0.8, 0.0),
-         _moving("box", (0.3, 0.3, 0.3), (0.6, 0.2, 2.5), -0.5, 90.0)),
-        Trajectory(np.eye(3), np.zeros(3), np.array([[0.05, 0.02, 0.0]]), np.array([3.0]), np.zeros(1),
-                   np.array([[0.0, 0.1, 0.0]]), np.array([2.0]), np.zeros(1)),
-        np.array([0.0, -1.5, 1.0]), 0.3,
+        (
+            _object("room", (4.0, 3.0, 2.5)),
+            _moving("sphere", (0.4,), (-0.3, 0.0, 2.0), 0.8, 0.0),
+            _moving("box", (0.3, 0.3, 0.3), (0.6, 0.2, 2.5), -0.5, 90.0),
+        ),
+        Trajectory(
+            np.eye(3),
+            np.zeros(3),
+            np.array([[0.05, 0.02, 0.0]]),
+            np.array([3.0]),
+            np.zeros(1),
+            np.array([[0.0, 0.1, 0.0]]),
+            np.array([2.0]),
+            np.zeros(1),
+        ),
+        np.array([0.0, -1.5, 1.0]),
+        0.3,
     )
     rays = Rays.of(INTR)
     t0, t1 = 0.2, 0.2 + 1 / FPS
@@ -201,10 +231,15 @@ def test_split_seeds_are_disjoint_and_checked():
         split_seed("train", -1)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"width": 100}, "width"), ({"height": 40}, "height"),
-    ({"motion": "warp"}, "motion"), ({"num_frames": 0}, "num_frames"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"width": 100}, "width"),
+        ({"height": 40}, "height"),
+        ({"motion": "warp"}, "motion"),
+        ({"num_frames": 0}, "num_frames"),
+    ],
+)
 def test_bad_generator_arguments_are_named(kwargs, field):
     args = {"seed": 0, "num_frames": 2, **kwargs}
     with pytest.raises(ValueError, match=field):
@@ -257,8 +292,12 @@ def test_only_the_test_split_uses_the_held_out_textures():
     held_out = set(HELD_OUT_PHOTO_NAMES + HELD_OUT_PROCEDURAL_NAMES)
     assert not held_out & set(PHOTO_NAMES + PROCEDURAL_NAMES)
     for split in SPLITS:
-        names = {t.name for i in range(6) for obj in generate_sequence(split_seed(split, i), 1, 64, 48).scene.objects
-                 for t in obj.textures}
+        names = {
+            t.name
+            for i in range(6)
+            for obj in generate_sequence(split_seed(split, i), 1, 64, 48).scene.objects
+            for t in obj.textures
+        }
         assert names <= held_out if split == "test" else not names & held_out, split
         assert len(names) >= 4, split  # drawn from the pool, not one fixed texture
 

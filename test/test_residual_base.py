@@ -1,14 +1,27 @@
 """The residual bases and the per-frame depth scale."""
+
 import cv2
 import numpy as np
 import pytest
 import torch
 
+from stdnet_ros.evaluation.baselines import (
+    JOINT_BILATERAL_DIAMETER_PX,
+    JOINT_BILATERAL_SIGMA_COLOR,
+    JOINT_BILATERAL_SIGMA_SPACE_PX,
+)
 from stdnet_ros.model.normalisation import EMPTY_FRAME_SCALE_M, frame_scale
-from stdnet_ros.evaluation.baselines import (JOINT_BILATERAL_DIAMETER_PX, JOINT_BILATERAL_SIGMA_COLOR,
-                                  JOINT_BILATERAL_SIGMA_SPACE_PX)
-from stdnet_ros.model.residual_base import (BASES, GUIDED_EPS, GUIDED_RADIUS_PX, JBF_RADIUS_PX, JBF_SIGMA_COLOUR,
-                                            JBF_SIGMA_SPACE_PX, guided_filter, joint_bilateral, residual_base)
+from stdnet_ros.model.residual_base import (
+    BASES,
+    GUIDED_EPS,
+    GUIDED_RADIUS_PX,
+    JBF_RADIUS_PX,
+    JBF_SIGMA_COLOUR,
+    JBF_SIGMA_SPACE_PX,
+    guided_filter,
+    joint_bilateral,
+    residual_base,
+)
 
 
 def test_guided_filter_matches_opencv_away_from_the_border():
@@ -32,13 +45,20 @@ def test_joint_bilateral_is_the_baselines_filter():
     """Same window and sigmas as the joint-bilateral baseline, and close to OpenCV's filter (which quantises its
     colour weights in a lookup table) away from the border, where OpenCV reflects and we clip the window."""
     assert (2 * JBF_RADIUS_PX + 1, JBF_SIGMA_SPACE_PX, JBF_SIGMA_COLOUR) == (
-        JOINT_BILATERAL_DIAMETER_PX, JOINT_BILATERAL_SIGMA_SPACE_PX, JOINT_BILATERAL_SIGMA_COLOR)
+        JOINT_BILATERAL_DIAMETER_PX,
+        JOINT_BILATERAL_SIGMA_SPACE_PX,
+        JOINT_BILATERAL_SIGMA_COLOR,
+    )
     g = np.random.default_rng(0)
     rgb = ((g.random((40, 56, 3)) > 0.5) * 0.8 + 0.1 * g.random((40, 56, 3))).astype(np.float32)
     src = (1.0 + rgb[..., 0] + 0.05 * g.random((40, 56))).astype(np.float32)
-    expected = cv2.ximgproc.jointBilateralFilter(joint=rgb, src=src, d=JOINT_BILATERAL_DIAMETER_PX,
-                                                 sigmaColor=JOINT_BILATERAL_SIGMA_COLOR,
-                                                 sigmaSpace=JOINT_BILATERAL_SIGMA_SPACE_PX)
+    expected = cv2.ximgproc.jointBilateralFilter(
+        joint=rgb,
+        src=src,
+        d=JOINT_BILATERAL_DIAMETER_PX,
+        sigmaColor=JOINT_BILATERAL_SIGMA_COLOR,
+        sigmaSpace=JOINT_BILATERAL_SIGMA_SPACE_PX,
+    )
     got = joint_bilateral(torch.from_numpy(rgb).permute(2, 0, 1)[None], torch.from_numpy(src)[None, None])[0, 0]
     r = JBF_RADIUS_PX
     difference = np.abs(got.numpy() - expected)[r:-r, r:-r]

@@ -1,11 +1,12 @@
 """The streaming engine: exact against the offline forward, causal, bounded, resets, input checks."""
+
 import numpy as np
 import pytest
 import torch
 
 from conftest import frame_arrays, random_clip, tiny_model
-from stdnet_ros.depth.invalid_depth import mask_unsupported, valid_mask
 from stdnet_ros import streaming
+from stdnet_ros.depth.invalid_depth import mask_unsupported, valid_mask
 from stdnet_ros.streaming import StreamingEngine
 
 
@@ -127,13 +128,16 @@ def test_uint8_and_float_rgb_agree():
     assert np.allclose(a, b, atol=1e-5, equal_nan=True)
 
 
-@pytest.mark.parametrize("rgb_shape, lr_shape, dtype, message", [
-    ((32, 48), (8, 12), np.uint8, r"rgb: expected shape \(H, W, 3\)"),
-    ((32, 48, 4), (8, 12), np.uint8, r"rgb: expected shape \(H, W, 3\)"),
-    ((32, 48, 3), (8, 11), np.uint8, r"lr_depth: expected shape \(8, 12\)"),
-    ((30, 48, 3), (7, 12), np.uint8, "multiples of the scale 4"),
-    ((32, 48, 3), (8, 12), np.int32, "rgb: expected dtype"),
-])
+@pytest.mark.parametrize(
+    "rgb_shape, lr_shape, dtype, message",
+    [
+        ((32, 48), (8, 12), np.uint8, r"rgb: expected shape \(H, W, 3\)"),
+        ((32, 48, 4), (8, 12), np.uint8, r"rgb: expected shape \(H, W, 3\)"),
+        ((32, 48, 3), (8, 11), np.uint8, r"lr_depth: expected shape \(8, 12\)"),
+        ((30, 48, 3), (7, 12), np.uint8, "multiples of the scale 4"),
+        ((32, 48, 3), (8, 12), np.int32, "rgb: expected dtype"),
+    ],
+)
 def test_bad_frames_raise_a_clear_error(rgb_shape, lr_shape, dtype, message):
     engine = StreamingEngine(tiny_model("causal", 1), device="cpu")
     with pytest.raises(ValueError, match=message):

@@ -1,5 +1,6 @@
 """Training: aligned crops, identical flips, the degradation distribution, config files, safetensors checkpoints,
 clip sources, and `stdnet train` end to end with chunked runs resuming exactly."""
+
 import csv
 import json
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from conftest import TINY
 from stdnet_ros import cli
 from stdnet_ros.data import DatasetError, generate_sequence, open_sequence, split_seed, write_sequence
 from stdnet_ros.depth.degradation import SENSORS, degrade
@@ -19,17 +21,23 @@ from stdnet_ros.model import build_model, load_weights, save_weights
 from stdnet_ros.model.losses import STDNetLoss
 from stdnet_ros.shipped import shipped_weights_path
 from stdnet_ros.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from stdnet_ros.training.clips import (DatasetClips, GeneratorClips, StepBatches, TrainClips, aligned_crop,
-                                       flip_and_transpose, make_sample)
+from stdnet_ros.training.clips import (
+    DatasetClips,
+    GeneratorClips,
+    StepBatches,
+    TrainClips,
+    aligned_crop,
+    flip_and_transpose,
+    make_sample,
+)
 from stdnet_ros.training.config import ConfigError, learning_rate, load_config
 from stdnet_ros.training.degradation_sampling import DegradationDistribution
 from stdnet_ros.training.trainer import TrainModule, initialise_from, start_at_upsampled_lr, weights_path
 
-from conftest import TINY
-
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "train"
-AREA_ONLY = DegradationDistribution(p_sensor=0.0, p_other_family=1.0, other_families=("area",), p_noise=0.0,
-                                    p_dropout=0.0)
+AREA_ONLY = DegradationDistribution(
+    p_sensor=0.0, p_other_family=1.0, other_families=("area",), p_noise=0.0, p_dropout=0.0
+)
 
 
 def smooth_depth(frames=3, height=48, width=64, seed=0):
@@ -48,7 +56,7 @@ def test_aligned_crop_keeps_the_lr_grid():
         corners.add((y, x))
         assert y % scale == 0 and x % scale == 0
         lr = degrade(torch.from_numpy(np.ascontiguousarray(crop)), None, scale, "area")
-        torch.testing.assert_close(lr, full_lr[:, y // scale:(y + patch) // scale, x // scale:(x + patch) // scale])
+        torch.testing.assert_close(lr, full_lr[:, y // scale : (y + patch) // scale, x // scale : (x + patch) // scale])
     assert len(corners) > 5  # the corner really is drawn
     with pytest.raises(ValueError, match="multiple of the scale"):
         aligned_crop(rgb, depth, 12, scale, np.random.default_rng(0))
@@ -172,7 +180,9 @@ def test_shipped_configs_load_and_name_their_model():
         cpu = load_config(CONFIGS / f"{name}-cpu.yaml", ["run.weights=shipped"])
         model = cpu.model_config()
         assert weights_path(cpu) == shipped_weights_path("stdnet-lite", model.scale, model.directions)
-        assert cpu.data.frames > 2 and cpu.data.patch % model.scale == 0 and cpu.run.out_dir == f"checkpoints/{name}-cpu"
+        assert (
+            cpu.data.frames > 2 and cpu.data.patch % model.scale == 0 and cpu.run.out_dir == f"checkpoints/{name}-cpu"
+        )
         scratch = name == "stdnet-lite-x4-causal"
         assert (cpu.run.init_weights is None) == scratch
         assert scratch or Path(cpu.run.init_weights) == Path("stdnet_ros/weights/stdnet-lite-x4-causal.safetensors")
@@ -240,15 +250,54 @@ def test_checkpoint_round_trip_restores_model_loss_and_adam(tmp_path):
 
 
 def train_args(out, *extra):
-    return ["train", "--config", str(CONFIGS / "stdnet-lite-x4-causal.yaml"), "--out", str(out), "--device", "cpu",
-            "--weights-out", str(out / "final.safetensors"),
-            "--set", "data.patch=32", "--set", "data.width=64", "--set", "data.height=48",
-            "--set", "data.sequences=3", "--set", "data.frames=4", "--set", "data.workers=0",
-            "--set", "data.cache_dir=null", "--set", "model.channels=16",
-            "--set", "optim.batch_size=1", "--set", "optim.iterations=4", "--set", "optim.milestones=[3]",
-            "--set", "run.log_every=1", "--set", "run.checkpoint_every=100",
-            "--set", "validation.every=2", "--set", "validation.sequences=1", "--set", "validation.frames=3",
-            "--set", "validation.width=64", "--set", "validation.height=48", *extra]
+    return [
+        "train",
+        "--config",
+        str(CONFIGS / "stdnet-lite-x4-causal.yaml"),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--weights-out",
+        str(out / "final.safetensors"),
+        "--set",
+        "data.patch=32",
+        "--set",
+        "data.width=64",
+        "--set",
+        "data.height=48",
+        "--set",
+        "data.sequences=3",
+        "--set",
+        "data.frames=4",
+        "--set",
+        "data.workers=0",
+        "--set",
+        "data.cache_dir=null",
+        "--set",
+        "model.channels=16",
+        "--set",
+        "optim.batch_size=1",
+        "--set",
+        "optim.iterations=4",
+        "--set",
+        "optim.milestones=[3]",
+        "--set",
+        "run.log_every=1",
+        "--set",
+        "run.checkpoint_every=100",
+        "--set",
+        "validation.every=2",
+        "--set",
+        "validation.sequences=1",
+        "--set",
+        "validation.frames=3",
+        "--set",
+        "validation.width=64",
+        "--set",
+        "validation.height=48",
+        *extra,
+    ]
 
 
 def read_log(path):
@@ -283,7 +332,7 @@ def test_train_resumes_exactly_in_chunks(tmp_path, capsys):
     model = load_weights(whole / "final.safetensors", scale=4, directions="causal")
     with safe_open(str(whole / "best.safetensors"), framework="pt") as f:
         best = json.loads(f.metadata()["run"])["best"]
-        best_model = {k[len("model/"):]: f.get_tensor(k) for k in f.keys() if k.startswith("model/")}
+        best_model = {k[len("model/") :]: f.get_tensor(k) for k in f.keys() if k.startswith("model/")}
     assert best["rmse_cm"] == min(float(r["val_rmse_cm"]) for r in val_rows)
     assert all(torch.equal(v, best_model[k]) for k, v in model.state_dict().items())  # shipped = best val
 
@@ -306,11 +355,27 @@ def test_init_weights_fine_tunes_across_scale_and_direction_but_not_architecture
     with pytest.raises(ConfigError, match=r"x8-bidir.safetensors: another architecture: channels=16 \(this run: 8\)"):
         initialise_from(build_model("stdnet-lite", channels=8, reduction=4), str(tmp_path / "x8-bidir.safetensors"))
     out = tmp_path / "run"
-    assert cli.main(train_args(out, "--set", f"run.init_weights={tmp_path / 'x8-bidir.safetensors'}",
-                               "--max-minutes", "0")) == 0
+    assert (
+        cli.main(
+            train_args(out, "--set", f"run.init_weights={tmp_path / 'x8-bidir.safetensors'}", "--max-minutes", "0")
+        )
+        == 0
+    )
     assert "starting from the weights" in capsys.readouterr().out
-    assert cli.main(train_args(tmp_path / "other", "--set", "model.channels=8", "--set", "model.reduction=4",
-                               "--set", f"run.init_weights={tmp_path / 'x8-bidir.safetensors'}")) == 2
+    assert (
+        cli.main(
+            train_args(
+                tmp_path / "other",
+                "--set",
+                "model.channels=8",
+                "--set",
+                "model.reduction=4",
+                "--set",
+                f"run.init_weights={tmp_path / 'x8-bidir.safetensors'}",
+            )
+        )
+        == 2
+    )
     assert "another architecture" in capsys.readouterr().err
 
 
@@ -348,8 +413,9 @@ def test_a_bf16_step_runs_the_network_in_bf16_and_keeps_loss_and_gradients_fp32_
 def test_a_diverging_run_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
     # lr 1e30: the first update blows the weights up, so the second step's loss is not finite.
-    code = cli.main(train_args(out, "--set", "optim.lr=1e30", "--set", "run.checkpoint_every=1",
-                               "--set", "validation.every=0"))
+    code = cli.main(
+        train_args(out, "--set", "optim.lr=1e30", "--set", "run.checkpoint_every=1", "--set", "validation.every=0")
+    )
     err = capsys.readouterr().err
     assert code == 3 and "diverged: step 2: non-finite loss" in err and "last.safetensors" in err
     with safe_open(str(out / "last.safetensors"), framework="pt") as f:
@@ -359,5 +425,4 @@ def test_a_diverging_run_stops_with_a_clear_message_and_keeps_the_last_good_chec
 
 def test_warm_up_then_step_decay():
     config = load_config(None, ["optim.lr=1e-3", "optim.warmup=4", "optim.milestones=[10]", "optim.gamma=0.5"])
-    assert [learning_rate(config.optim, s) for s in (0, 1, 3, 9, 10)] == pytest.approx(
-        [2.5e-4, 5e-4, 1e-3, 1e-3, 5e-4])
+    assert [learning_rate(config.optim, s) for s in (0, 1, 3, 9, 10)] == pytest.approx([2.5e-4, 5e-4, 1e-3, 1e-3, 5e-4])

@@ -1,4 +1,5 @@
 """The training figure reads the trainer's own log.csv format and draws every run and reference level."""
+
 import cv2
 import numpy as np
 import pytest
@@ -27,8 +28,11 @@ def test_figure_draws_each_run_in_its_colour(tmp_path):
     write_log(tmp_path / "a.csv", {0: 17.4, 100: 16.0, 200: 15.5})
     write_log(tmp_path / "b.csv", {0: 17.4, 100: 17.3})
     out = tmp_path / "curves.png"
-    figure = save_training_curves(out, {"a": tmp_path / "a.csv", "b": tmp_path / "b.csv"},
-                                  {"val_rmse_cm": {"bicubic": 18.0, "guided filter": 15.0}})
+    figure = save_training_curves(
+        out,
+        {"a": tmp_path / "a.csv", "b": tmp_path / "b.csv"},
+        {"val_rmse_cm": {"bicubic": 18.0, "guided filter": 15.0}},
+    )
     assert out.is_file() and cv2.imread(str(out)).shape == figure.shape
     for colour in RUN_COLOURS_BGR[:2]:
         assert (figure == np.array(colour, np.uint8)).all(axis=-1).sum() > 50

@@ -1,4 +1,5 @@
 """Weights: safetensors round trip with the config in the metadata; each bad file gives its own clear error."""
+
 import json
 import pickle
 
@@ -7,8 +8,8 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import TINY, random_clip, tiny_model
-from stdnet_ros.model.normalisation import NORMALISATION
 from stdnet_ros.model import WeightsError, build_model, load_weights, preset_config, save_weights
+from stdnet_ros.model.normalisation import NORMALISATION
 from stdnet_ros.shipped import WEIGHTS_DIR, shipped_weights_path
 
 
@@ -59,8 +60,12 @@ def test_safetensors_without_our_metadata(tmp_path):
 
 def test_bad_config_in_metadata(tmp_path):
     path = tmp_path / "w.safetensors"
-    meta = {"format": "stdnet_ros/weights/v1", "preset": "stdnet", "config": json.dumps({"scale": 5}),
-            "normalisation": NORMALISATION}
+    meta = {
+        "format": "stdnet_ros/weights/v1",
+        "preset": "stdnet",
+        "config": json.dumps({"scale": 5}),
+        "normalisation": NORMALISATION,
+    }
     save_file({"x": torch.zeros(2)}, str(path), metadata=meta)
     with pytest.raises(WeightsError, match="bad model config.*scale must be one of"):
         load_weights(path)
@@ -80,6 +85,7 @@ def test_tensors_that_do_not_match_the_config(tmp_path):
     path = tmp_path / "w.safetensors"
     save_weights(build_model("stdnet", **TINY), path)
     from safetensors import safe_open
+
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -88,7 +94,9 @@ def test_tensors_that_do_not_match_the_config(tmp_path):
     meta["config"] = json.dumps(config)
     del tensors["stages.0.head.0.bias"]
     save_file(tensors, str(path), metadata=meta)
-    with pytest.raises(WeightsError, match=r"does not match its config: missing tensor stages\.0\.head\.0\.bias.*shape"):
+    with pytest.raises(
+        WeightsError, match=r"does not match its config: missing tensor stages\.0\.head\.0\.bias.*shape"
+    ):
         load_weights(path)
 
 

@@ -15,6 +15,7 @@
 Exit 0 only when the chain ran and every input frame is accounted for: published, or counted by the node as
 dropped (queue, invalid, unsynchronised) or still in the delayed window of bidirectional mode.
 """
+
 import json
 import shutil
 import signal
@@ -40,15 +41,19 @@ from stdnet_ros.bags.sample import write_sample_bag
 from stdnet_ros.bags.typestore import STATUS_TYPE
 from stdnet_ros.bags.writer import BagWriter
 from stdnet_ros.evaluation.runner import BaselineMethod, EvalFrame, EvalSequence, evaluate, markdown_table
+from stdnet_ros.messages.image import image_to_depth_m, image_to_rgb
 from stdnet_ros.model import WeightsError
 from stdnet_ros.model.weights import read_metadata
 from stdnet_ros.ros import InterfacesNotBuiltError, interfaces_env
-from stdnet_ros.messages.image import image_to_depth_m, image_to_rgb
 from stdnet_ros.shipped import resolve_weights
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "stdnet.yaml"
-OUTPUTS = {DEPTH_SR_TOPIC: "sensor_msgs/msg/Image", DEPTH_SR_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
-           POINTS_TOPIC: "sensor_msgs/msg/PointCloud2", STATUS_TOPIC: STATUS_TYPE}
+OUTPUTS = {
+    DEPTH_SR_TOPIC: "sensor_msgs/msg/Image",
+    DEPTH_SR_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
+    POINTS_TOPIC: "sensor_msgs/msg/PointCloud2",
+    STATUS_TOPIC: STATUS_TYPE,
+}
 START_TIMEOUT_S = 120.0  # node start-up (imports, weights) and DDS discovery
 IDLE_TIMEOUT_S = 15.0  # after the replay: give up waiting when no output came for this long
 
@@ -61,13 +66,27 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def node_command(weights: str, mode: str, scale: int, device: str, remaps: dict[str, str],
-                 sim_time: bool) -> list[str]:
+def node_command(weights: str, mode: str, scale: int, device: str, remaps: dict[str, str], sim_time: bool) -> list[str]:
     """``stdnet_node`` (as ``python -m``, the same entry point) with config/stdnet.yaml, these model parameters and
     ``remaps`` (node topic -> topic)."""
-    command = [sys.executable, "-m", "stdnet_ros.ros.node", "--ros-args", "--params-file", str(CONFIG),
-               "-p", f"weights:={weights}", "-p", f"mode:={mode}", "-p", f"scale:={scale}", "-p",
-               f"device:={device}", "-p", f"use_sim_time:={str(sim_time).lower()}"]
+    command = [
+        sys.executable,
+        "-m",
+        "stdnet_ros.ros.node",
+        "--ros-args",
+        "--params-file",
+        str(CONFIG),
+        "-p",
+        f"weights:={weights}",
+        "-p",
+        f"mode:={mode}",
+        "-p",
+        f"scale:={scale}",
+        "-p",
+        f"device:={device}",
+        "-p",
+        f"use_sim_time:={str(sim_time).lower()}",
+    ]
     for name, topic in remaps.items():
         command += ["-r", f"{name}:={topic}"]
     return command
@@ -83,8 +102,12 @@ def spread(stats: dict) -> str:
 def percentiles(values: list[float]) -> dict:
     if not values:
         return {"count": 0}
-    return {"count": len(values), "p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95)),
-            "max": float(max(values))}
+    return {
+        "count": len(values),
+        "p50": float(np.percentile(values, 50)),
+        "p95": float(np.percentile(values, 95)),
+        "max": float(max(values)),
+    }
 
 
 class Chain:
@@ -104,8 +127,9 @@ class Chain:
         self.model_ms: list[float] = []
         self.status = None
         self._status_cls = message_class(STATUS_TYPE)
-        self.node.create_subscription(message_class("sensor_msgs/msg/Image"), input_topic, self._on_input,
-                                      QoSProfile(depth=50), raw=True)
+        self.node.create_subscription(
+            message_class("sensor_msgs/msg/Image"), input_topic, self._on_input, QoSProfile(depth=50), raw=True
+        )
         self.last_activity = time.monotonic()
 
     def _on_input(self, cdr: bytes) -> None:
@@ -129,8 +153,9 @@ class Chain:
         topic is drained, or no output came for IDLE_TIMEOUT_S."""
         status = self.status
         counted = status.delay_frames + status.queue_drops + status.invalid_drops if status else 0
-        return ((self.drained() and len(self.output_arrival) + counted >= frames)
-                or time.monotonic() - self.last_activity > IDLE_TIMEOUT_S)
+        return (
+            self.drained() and len(self.output_arrival) + counted >= frames
+        ) or time.monotonic() - self.last_activity > IDLE_TIMEOUT_S
 
     def spin_until(self, done, timeout: float, alive=()) -> bool:
         """Spin until ``done()`` (True), ``timeout`` s pass or a process in ``alive`` exits (False)."""
@@ -162,8 +187,14 @@ class RecordedMethod:
 
 def published_frames(bag: BagReader, topics: BagTopics, out_bag: Path, method: RecordedMethod):
     """EvalFrames of the input frames the node published, in order; ``method.current`` is the node's output."""
-    lookups = {name: StampLookup(path, topic) for name, path, topic in
-               (("depth", bag.path, topics.depth), ("gt", bag.path, topics.gt), ("sr", out_bag, DEPTH_SR_TOPIC))}
+    lookups = {
+        name: StampLookup(path, topic)
+        for name, path, topic in (
+            ("depth", bag.path, topics.depth),
+            ("gt", bag.path, topics.gt),
+            ("sr", out_bag, DEPTH_SR_TOPIC),
+        )
+    }
     try:
         for _, _, rgb_msg in bag.messages([topics.rgb]):
             stamp = stamp_ns(rgb_msg.header.stamp)
@@ -172,24 +203,41 @@ def published_frames(bag: BagReader, topics: BagTopics, out_bag: Path, method: R
                 continue
             depth_msg, gt_msg = lookups["depth"].get(stamp), lookups["gt"].get(stamp)
             if depth_msg is None or gt_msg is None:
-                raise BagError(f"{bag.path}: no {topics.depth if depth_msg is None else topics.gt} message stamped "
-                               f"like {topics.rgb} at {stamp / 1e9:.9f} s (the demo needs equal stamps)")
+                raise BagError(
+                    f"{bag.path}: no {topics.depth if depth_msg is None else topics.gt} message stamped "
+                    f"like {topics.rgb} at {stamp / 1e9:.9f} s (the demo needs equal stamps)"
+                )
             method.current = image_to_depth_m(sr_msg, DEPTH_SR_TOPIC)
-            yield EvalFrame(rgb=image_to_rgb(rgb_msg, topics.rgb),
-                            gt_m=np.nan_to_num(image_to_depth_m(gt_msg, topics.gt), nan=0.0),
-                            lr_m=np.nan_to_num(image_to_depth_m(depth_msg, topics.depth), nan=0.0),
-                            flow=None, stamp=stamp / 1e9)
+            yield EvalFrame(
+                rgb=image_to_rgb(rgb_msg, topics.rgb),
+                gt_m=np.nan_to_num(image_to_depth_m(gt_msg, topics.gt), nan=0.0),
+                lr_m=np.nan_to_num(image_to_depth_m(depth_msg, topics.depth), nan=0.0),
+                flow=None,
+                stamp=stamp / 1e9,
+            )
     finally:
         for lookup in lookups.values():
             lookup.close()
 
 
-def score(bag: BagReader, topics: BagTopics, out_bag: Path, eval_dir: Path, method_name: str, scale: int,
-          model_ms: list[float], published: int) -> dict:
+def score(
+    bag: BagReader,
+    topics: BagTopics,
+    out_bag: Path,
+    eval_dir: Path,
+    method_name: str,
+    scale: int,
+    model_ms: list[float],
+    published: int,
+) -> dict:
     """metrics.json / metrics.md / figures/ of the published frames; the node's ms/frame is its mean model time."""
     method = RecordedMethod()
-    sequence = EvalSequence(bag.path.name, published_frames(bag, topics, out_bag, method), published,
-                            {"bag": str(bag.path), "gt_topic": topics.gt, "frames": "published by stdnet_node"})
+    sequence = EvalSequence(
+        bag.path.name,
+        published_frames(bag, topics, out_bag, method),
+        published,
+        {"bag": str(bag.path), "gt_topic": topics.gt, "frames": "published by stdnet_node"},
+    )
     methods = {method_name: method, **{b: BaselineMethod(b, scale) for b in BASELINES}}
     report = evaluate([sequence], methods, scale, eval_dir, {"source": "stdnet demo: outputs recorded over DDS"})
     mean_model_ms = float(np.mean(model_ms)) if model_ms else None
@@ -231,8 +279,10 @@ def run_chain(args) -> int:
     weights = resolve_weights(args.weights, args.scale, args.mode)
     config, _ = read_metadata(weights)  # checked here: a node whose configure fails would only time out
     if (config.scale, config.directions) != (args.scale, args.mode):
-        raise WeightsError(f"weights file {weights}: a x{config.scale} {config.directions} model, the demo runs "
-                           f"x{args.scale} {args.mode} (--scale, --mode)")
+        raise WeightsError(
+            f"weights file {weights}: a x{config.scale} {config.directions} model, the demo runs "
+            f"x{args.scale} {args.mode} (--scale, --mode)"
+        )
     out_bag, eval_dir = out / "output_bag", out / "eval"
     for old in (out_bag, eval_dir):  # this command's own outputs of an earlier run
         shutil.rmtree(old, ignore_errors=True)
@@ -245,22 +295,54 @@ def run_chain(args) -> int:
         env = child_env()
         chain = Chain(out_bag, topics.rgb)
         node_log, play_log = (out / "node.log").open("w"), (out / "play.log").open("w")
-        remaps = {name: topic for name, topic in (("rgb/image", topics.rgb), ("depth/image", topics.depth),
-                                                  ("rgb/camera_info", topics.rgb_info),
-                                                  ("depth/camera_info", topics.depth_info)) if topic}
-        node = subprocess.Popen(node_command(str(weights), args.mode, args.scale, args.device, remaps, True),
-                                env=env, stdout=node_log, stderr=subprocess.STDOUT)
+        remaps = {
+            name: topic
+            for name, topic in (
+                ("rgb/image", topics.rgb),
+                ("depth/image", topics.depth),
+                ("rgb/camera_info", topics.rgb_info),
+                ("depth/camera_info", topics.depth_info),
+            )
+            if topic
+        }
+        node = subprocess.Popen(
+            node_command(str(weights), args.mode, args.scale, args.device, remaps, True),
+            env=env,
+            stdout=node_log,
+            stderr=subprocess.STDOUT,
+        )
         player = None
         try:
             if not chain.spin_until(chain.recorder.matched, START_TIMEOUT_S, alive=[node]):
-                raise BagError(f"{bag_path}: stdnet_node did not come up within {START_TIMEOUT_S:g} s (see "
-                               f"{out / 'node.log'})")
-            print(f"stdnet_node is up ({time.monotonic() - start:.1f} s); replaying {frames} frames at "
-                  f"{args.rate:g}x with /clock")
-            player = subprocess.Popen([sys.executable, "-m", "stdnet_ros.cli", "bag", "play", str(bag_path),
-                                       "--rate", str(args.rate), "--clock", "--wait-for-subscribers",
-                                       str(START_TIMEOUT_S), "--subscribers", f"{topics.rgb}=2", "--topics", *played],
-                                      env=env, stdout=play_log, stderr=subprocess.STDOUT)
+                raise BagError(
+                    f"{bag_path}: stdnet_node did not come up within {START_TIMEOUT_S:g} s (see {out / 'node.log'})"
+                )
+            print(
+                f"stdnet_node is up ({time.monotonic() - start:.1f} s); replaying {frames} frames at "
+                f"{args.rate:g}x with /clock"
+            )
+            player = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "stdnet_ros.cli",
+                    "bag",
+                    "play",
+                    str(bag_path),
+                    "--rate",
+                    str(args.rate),
+                    "--clock",
+                    "--wait-for-subscribers",
+                    str(START_TIMEOUT_S),
+                    "--subscribers",
+                    f"{topics.rgb}=2",
+                    "--topics",
+                    *played,
+                ],
+                env=env,
+                stdout=play_log,
+                stderr=subprocess.STDOUT,
+            )
             chain.spin_until(lambda: player.poll() is not None, START_TIMEOUT_S + frames / 30 / args.rate + 30)
 
             chain.spin_until(lambda: chain.settled(frames), IDLE_TIMEOUT_S + 60, alive=[node])
@@ -276,25 +358,41 @@ def run_chain(args) -> int:
         return report(args, bag, topics, chain, frames, out_bag, eval_dir, node_status, time.monotonic() - start)
 
 
-def report(args, bag, topics, chain: Chain, frames: int, out_bag: Path, eval_dir: Path, node_status: int,
-           elapsed: float) -> int:
+def report(
+    args, bag, topics, chain: Chain, frames: int, out_bag: Path, eval_dir: Path, node_status: int, elapsed: float
+) -> int:
     """Print and write (OUT/summary.json) the accounting, quality and latency; the exit status."""
     status = chain.status
     published = len(chain.output_arrival)
-    drops = {"queue": status.queue_drops, "invalid": status.invalid_drops,
-             "unsynchronised_messages": status.sync_drops} if status else {}
+    drops = (
+        {"queue": status.queue_drops, "invalid": status.invalid_drops, "unsynchronised_messages": status.sync_drops}
+        if status
+        else {}
+    )
     pending = status.delay_frames if status else 0
     unexplained = frames - published - pending - drops.get("queue", 0) - drops.get("invalid", 0)
     # a frame lost before pairing leaves at least one unsynchronised message behind
     accounted = published > 0 and 0 <= unexplained <= drops.get("unsynchronised_messages", 0)
     latency = [1000 * (t - chain.input_arrival[s]) for s, t in chain.output_arrival.items() if s in chain.input_arrival]
-    summary = {"frames": frames, "published": published, "dropped": drops, "pending_delayed": pending,
-               "accounted": accounted, "latency_ms": percentiles(latency), "model_ms": percentiles(chain.model_ms),
-               "recorded": chain.recorder.counts, "node_exit": node_status, "rate": args.rate,
-               "wall_s": elapsed, "output_bag": str(out_bag)}
-    print(f"\n{frames} input frames: {published} published, {drops.get('queue', 0)} dropped by the node's queue "
-          f"(model slower than the input), {drops.get('invalid', 0)} invalid, {pending} in the delayed window, "
-          f"{drops.get('unsynchronised_messages', 0)} unsynchronised messages")
+    summary = {
+        "frames": frames,
+        "published": published,
+        "dropped": drops,
+        "pending_delayed": pending,
+        "accounted": accounted,
+        "latency_ms": percentiles(latency),
+        "model_ms": percentiles(chain.model_ms),
+        "recorded": chain.recorder.counts,
+        "node_exit": node_status,
+        "rate": args.rate,
+        "wall_s": elapsed,
+        "output_bag": str(out_bag),
+    }
+    print(
+        f"\n{frames} input frames: {published} published, {drops.get('queue', 0)} dropped by the node's queue "
+        f"(model slower than the input), {drops.get('invalid', 0)} invalid, {pending} in the delayed window, "
+        f"{drops.get('unsynchronised_messages', 0)} unsynchronised messages"
+    )
     if published:
         method = f"stdnet-{args.mode} (node)"
         result = score(bag, topics, out_bag, eval_dir, method, args.scale, chain.model_ms, published)
@@ -303,10 +401,13 @@ def report(args, bag, topics, chain: Chain, frames: int, out_bag: Path, eval_dir
         lat, model = summary["latency_ms"], summary["model_ms"]
         print(f"\nlatency, input arrival -> output arrival (ms, wall clock, {lat['count']} frames): {spread(lat)}")
         print(f"model time in the node (ms): {spread(model)}")
-        print(f"\nwritten: {out_bag} (open in Foxglove, or replay with `stdnet bag play` for RViz), "
-              f"{eval_dir}/metrics.md, {eval_dir}/figures/")
+        print(
+            f"\nwritten: {out_bag} (open in Foxglove, or replay with `stdnet bag play` for RViz), "
+            f"{eval_dir}/metrics.md, {eval_dir}/figures/"
+        )
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"demo {'complete' if accounted else 'FAILED: frames unaccounted for'} in {elapsed:.0f} s "
-          f"({args.out / 'summary.json'})")
+    print(
+        f"demo {'complete' if accounted else 'FAILED: frames unaccounted for'} in {elapsed:.0f} s "
+        f"({args.out / 'summary.json'})"
+    )
     return 0 if accounted else 1
-

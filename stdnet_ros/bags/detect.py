@@ -5,6 +5,7 @@ from the first message of every Image topic: RGB = the topic with a colour encod
 encoding (16UC1 / 32FC1) smaller than the RGB, ground truth = a depth encoding at the RGB's size. A camera_info
 is the CameraInfo topic next to its image (``/ns/image`` -> ``/ns/camera_info``), as image_transport pairs them.
 """
+
 from dataclasses import dataclass
 
 from stdnet_ros.bags import BagError
@@ -34,8 +35,10 @@ def _checked(bag: BagReader, topic: str, role: str, encodings: tuple[str, ...], 
     bag.require(topic, IMAGE_TYPE, role)
     msg = _first_image(bag, topic)
     if msg.encoding not in encodings:
-        raise BagError(f"{bag.path}: topic {topic} (the {role}, {option}) has encoding {msg.encoding!r}; "
-                       f"supported: {', '.join(encodings)}")
+        raise BagError(
+            f"{bag.path}: topic {topic} (the {role}, {option}) has encoding {msg.encoding!r}; "
+            f"supported: {', '.join(encodings)}"
+        )
     return msg
 
 
@@ -50,13 +53,14 @@ def _camera_info(bag: BagReader, image_topic: str) -> str | None:
     return topic if bag.topics.get(topic) == CAMERA_INFO_TYPE else None
 
 
-def detect_topics(bag: BagReader, rgb: str | None = None, depth: str | None = None,
-                  gt: str | None = None) -> BagTopics:
+def detect_topics(bag: BagReader, rgb: str | None = None, depth: str | None = None, gt: str | None = None) -> BagTopics:
     """The topics to process; a BagError names the bag and what is missing, ambiguous or unsupported."""
     images = {t: None for t in bag.topics_of_type(IMAGE_TYPE)}
     if not images and not (rgb or depth):
-        raise BagError(f"{bag.path}: no {IMAGE_TYPE} topic; the bag has "
-                       f"{', '.join(f'{t} ({m})' for t, m in sorted(bag.topics.items())) or 'no topics'}")
+        raise BagError(
+            f"{bag.path}: no {IMAGE_TYPE} topic; the bag has "
+            f"{', '.join(f'{t} ({m})' for t, m in sorted(bag.topics.items())) or 'no topics'}"
+        )
     for topic in images:
         images[topic] = _first_image(bag, topic) if bag.count(topic) else None
     colour = [t for t, m in images.items() if m is not None and m.encoding in RGB_ENCODINGS]
@@ -65,22 +69,32 @@ def detect_topics(bag: BagReader, rgb: str | None = None, depth: str | None = No
         rgb = _only(bag, colour, "RGB image", "--rgb-topic")
         if rgb is None:
             found = ", ".join(f"{t} ({m.encoding})" for t, m in images.items() if m is not None) or "none"
-            raise BagError(f"{bag.path}: no RGB image topic (an Image with encoding {', '.join(RGB_ENCODINGS)}); "
-                           f"Image topics: {found}")
+            raise BagError(
+                f"{bag.path}: no RGB image topic (an Image with encoding {', '.join(RGB_ENCODINGS)}); "
+                f"Image topics: {found}"
+            )
     rgb_msg = _checked(bag, rgb, "RGB image", RGB_ENCODINGS, "--rgb-topic")
     size = (rgb_msg.width, rgb_msg.height)
     if depth is None:
         depth = _only(bag, [t for t in depths if images[t].width < size[0]], "ToF depth image", "--depth-topic")
         if depth is None:
-            raise BagError(f"{bag.path}: no depth image topic (an Image with encoding "
-                           f"{', '.join(DEPTH_ENCODINGS)} smaller than the RGB {size[0]}x{size[1]})")
+            raise BagError(
+                f"{bag.path}: no depth image topic (an Image with encoding "
+                f"{', '.join(DEPTH_ENCODINGS)} smaller than the RGB {size[0]}x{size[1]})"
+            )
     _checked(bag, depth, "ToF depth image", DEPTH_ENCODINGS, "--depth-topic")
     if gt is None:
-        gt = _only(bag, [t for t in depths if (images[t].width, images[t].height) == size and t != depth],
-                   "ground-truth depth", "--gt-topic")
+        gt = _only(
+            bag,
+            [t for t in depths if (images[t].width, images[t].height) == size and t != depth],
+            "ground-truth depth",
+            "--gt-topic",
+        )
     if gt is not None:
         gt_msg = _checked(bag, gt, "ground-truth depth", DEPTH_ENCODINGS, "--gt-topic")
         if (gt_msg.width, gt_msg.height) != size:
-            raise BagError(f"{bag.path}: ground truth {gt} is {gt_msg.width}x{gt_msg.height}, expected the RGB size "
-                           f"{size[0]}x{size[1]}")
+            raise BagError(
+                f"{bag.path}: ground truth {gt} is {gt_msg.width}x{gt_msg.height}, expected the RGB size "
+                f"{size[0]}x{size[1]}"
+            )
     return BagTopics(rgb, depth, _camera_info(bag, rgb), _camera_info(bag, depth), gt)

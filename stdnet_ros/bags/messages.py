@@ -1,4 +1,5 @@
 """rclpy message classes by ROS type name, CDR (de)serialisation and stamps (integer nanoseconds)."""
+
 import importlib
 
 from builtin_interfaces.msg import Time

@@ -10,6 +10,7 @@ running with ``use_sim_time`` see each message's log time as "now" when it arriv
 Fast DDS: only the publisher's profile decides whether best-effort messages > 0.5 MB get through, so unless
 FASTDDS_DEFAULT_PROFILES_FILE is already set, the player uses the package's config/fastdds.xml.
 """
+
 import os
 import signal
 import time
@@ -37,11 +38,17 @@ def rclpy_qos(profiles):
     q = profiles[0]
     keep_all = q.history == QosHistory.KEEP_ALL
     return QoSProfile(
-        history=HistoryPolicy.KEEP_ALL if keep_all else HistoryPolicy.KEEP_LAST, depth=max(int(q.depth), 1),
-        reliability=(ReliabilityPolicy.BEST_EFFORT if q.reliability == QosReliability.BEST_EFFORT
-                     else ReliabilityPolicy.RELIABLE),
-        durability=(DurabilityPolicy.TRANSIENT_LOCAL if q.durability == QosDurability.TRANSIENT_LOCAL
-                    else DurabilityPolicy.VOLATILE))
+        history=HistoryPolicy.KEEP_ALL if keep_all else HistoryPolicy.KEEP_LAST,
+        depth=max(int(q.depth), 1),
+        reliability=(
+            ReliabilityPolicy.BEST_EFFORT if q.reliability == QosReliability.BEST_EFFORT else ReliabilityPolicy.RELIABLE
+        ),
+        durability=(
+            DurabilityPolicy.TRANSIENT_LOCAL
+            if q.durability == QosDurability.TRANSIENT_LOCAL
+            else DurabilityPolicy.VOLATILE
+        ),
+    )
 
 
 class Player:
@@ -54,12 +61,16 @@ class Player:
         for topic in self.topics:
             if topic not in bag.topics:
                 raise BagError(f"{bag.path}: no topic {topic} to play; the bag has {', '.join(sorted(bag.topics))}")
-        self._publishers = {t: node.create_publisher(bag.message_class(t), t, rclpy_qos(bag.offered_qos(t)))
-                            for t in self.topics}
+        self._publishers = {
+            t: node.create_publisher(bag.message_class(t), t, rclpy_qos(bag.offered_qos(t))) for t in self.topics
+        }
         self._clock_period = None if clock_hz is None else 1.0 / clock_hz
         # as rclpy's TimeSource subscribes: best effort, keep last 1 (a reliable publisher matches it)
-        self._clock = None if clock_hz is None else node.create_publisher(
-            Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self._clock = (
+            None
+            if clock_hz is None
+            else node.create_publisher(Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        )
         self._clock_msg = Clock()
 
     def wait_for_subscribers(self, timeout: float, minimum: dict[str, int] | None = None) -> None:
@@ -70,19 +81,26 @@ class Player:
         minimum = minimum or {}
         for topic in minimum:
             if topic not in self._publishers:
-                raise BagError(f"{self.bag.path}: --subscribers names {topic}, which is not played "
-                               f"(played: {', '.join(self.topics)})")
+                raise BagError(
+                    f"{self.bag.path}: --subscribers names {topic}, which is not played "
+                    f"(played: {', '.join(self.topics)})"
+                )
         deadline = time.monotonic() + timeout
         settled_since = None
         while True:
-            missing = [t for t, p in self._publishers.items()
-                       if p.get_subscription_count() < max(minimum.get(t, 1), self._node.count_subscribers(t))]
+            missing = [
+                t
+                for t, p in self._publishers.items()
+                if p.get_subscription_count() < max(minimum.get(t, 1), self._node.count_subscribers(t))
+            ]
             now = time.monotonic()
             if missing:
                 settled_since = None
                 if now > deadline:
-                    raise BagError(f"{self.bag.path}: too few subscribers on {', '.join(missing)} after {timeout:g} s "
-                                   f"(matched: {', '.join(f'{t} {n}' for t, n in self.matched().items())})")
+                    raise BagError(
+                        f"{self.bag.path}: too few subscribers on {', '.join(missing)} after {timeout:g} s "
+                        f"(matched: {', '.join(f'{t} {n}' for t, n in self.matched().items())})"
+                    )
             elif settled_since is None:
                 settled_since = now
             elif now - settled_since >= SETTLE_S:
@@ -143,13 +161,19 @@ def run(args) -> int:
             if args.wait_for_subscribers > 0:
                 player.wait_for_subscribers(args.wait_for_subscribers, dict(args.subscribers))
             print("subscribers matched: " + ", ".join(f"{t} {n}" for t, n in player.matched().items()), flush=True)
-            print(f"playing {args.bag}: {', '.join(player.topics)} at rate {args.rate:g}"
-                  + (f", /clock at {args.clock:g} Hz" if args.clock else ""), flush=True)
+            print(
+                f"playing {args.bag}: {', '.join(player.topics)} at rate {args.rate:g}"
+                + (f", /clock at {args.clock:g} Hz" if args.clock else ""),
+                flush=True,
+            )
             while True:
                 start = time.monotonic()
                 count = player.play(args.rate)
-                print(f"played {count} messages in {time.monotonic() - start:.2f} s "
-                      f"(recorded {bag.duration_ns / 1e9:.2f} s)", flush=True)
+                print(
+                    f"played {count} messages in {time.monotonic() - start:.2f} s "
+                    f"(recorded {bag.duration_ns / 1e9:.2f} s)",
+                    flush=True,
+                )
                 if not args.loop:
                     break
             player.linger()

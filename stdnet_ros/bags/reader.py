@@ -1,4 +1,5 @@
 """Reading rosbag2 bags (a bag directory, or a single .mcap / .db3 file) as rclpy messages or CDR bytes."""
+
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader
@@ -48,11 +49,14 @@ class BagReader:
     def require(self, topic: str, msgtype: str, role: str) -> None:
         """Fail unless ``topic`` is in the bag with type ``msgtype``; ``role`` (e.g. "RGB image") goes in the error."""
         if topic not in self._connections:
-            raise BagError(f"{self.path}: no topic {topic} (the {role}); the bag has "
-                           f"{', '.join(sorted(self._connections)) or 'no topics'}")
+            raise BagError(
+                f"{self.path}: no topic {topic} (the {role}); the bag has "
+                f"{', '.join(sorted(self._connections)) or 'no topics'}"
+            )
         if self._connections[topic].msgtype != msgtype:
-            raise BagError(f"{self.path}: topic {topic} (the {role}) is {self._connections[topic].msgtype}, "
-                           f"expected {msgtype}")
+            raise BagError(
+                f"{self.path}: topic {topic} (the {role}) is {self._connections[topic].msgtype}, expected {msgtype}"
+            )
 
     def topics_of_type(self, msgtype: str) -> list[str]:
         return sorted(topic for topic, c in self._connections.items() if c.msgtype == msgtype)
@@ -75,6 +79,7 @@ class BagReader:
             try:
                 self._classes[topic] = message_class(msgtype)
             except (ImportError, AttributeError, ValueError) as err:
-                raise BagError(f"{self.path}: topic {topic} has type {msgtype}, which is not available here "
-                               f"({err})") from err
+                raise BagError(
+                    f"{self.path}: topic {topic} has type {msgtype}, which is not available here ({err})"
+                ) from err
         return self._classes[topic]

@@ -3,6 +3,7 @@
 Subscriptions are raw: the CDR bytes go into the bag as received, logged at the message's header stamp (so a
 recording lines up with the bag it was made from; ``ros2 bag record`` would log the receive time instead).
 """
+
 import struct
 import time
 
@@ -35,8 +36,11 @@ class Recorder:
         qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
         for topic, msgtype in topics.items():
             writer.add_topic(topic, msgtype)
-            self.subscriptions.append(node.create_subscription(
-                message_class(msgtype), topic, lambda cdr, t=topic: self._write(t, cdr), qos, raw=True))
+            self.subscriptions.append(
+                node.create_subscription(
+                    message_class(msgtype), topic, lambda cdr, t=topic: self._write(t, cdr), qos, raw=True
+                )
+            )
 
     def _write(self, topic: str, cdr: bytes) -> None:
         received = time.monotonic()

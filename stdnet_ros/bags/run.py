@@ -14,6 +14,7 @@ every processed frame needs a ground truth with its stamp, and ``stdnet_ros.eval
 ``stdnet eval``) scores the pipeline's outputs and the bicubic and guided-filter baselines into metrics.json,
 metrics.md and figures/.
 """
+
 import shutil
 import sys
 import time
@@ -31,11 +32,11 @@ from stdnet_ros.bags.typestore import STATUS_TYPE
 from stdnet_ros.bags.writer import BagWriter
 from stdnet_ros.depth.cloud_arrays import cloud_buffer
 from stdnet_ros.evaluation.runner import BaselineMethod, EvalFrame, EvalSequence, evaluate, markdown_table
+from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
+from stdnet_ros.messages.image import ImageFormatError, depth_m_to_image, image_to_depth_m, image_to_rgb
+from stdnet_ros.messages.pointcloud2 import cloud_to_pointcloud2
 from stdnet_ros.model import WeightsError
 from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline
-from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
-from stdnet_ros.messages.pointcloud2 import cloud_to_pointcloud2
-from stdnet_ros.messages.image import ImageFormatError, depth_m_to_image, image_to_depth_m, image_to_rgb
 from stdnet_ros.ros.parameters import BY_NAME
 from stdnet_ros.ros.sync import InputSync
 
@@ -44,8 +45,10 @@ DEPTH_SR_INFO_TOPIC = "/depth_sr/camera_info"
 POINTS_TOPIC = "/depth_sr/points"
 STATUS_TOPIC = "/stdnet_node/status"
 BASELINES = ("bicubic", "guided-filter")
-NODE_DEFAULTS = {name: BY_NAME[name].default for name in
-                 ("queue_size", "slop", "exact_sync", "max_gap", "output_encoding", "cloud_fields", "precision")}
+NODE_DEFAULTS = {
+    name: BY_NAME[name].default
+    for name in ("queue_size", "slop", "exact_sync", "max_gap", "output_encoding", "cloud_fields", "precision")
+}
 
 
 class OutputBag:
@@ -66,8 +69,9 @@ class OutputBag:
     def write(self, out: Output, latency_ms: float) -> None:
         hdr = header(out.stamp_ns, out.frame_id)
         t = out.stamp_ns
-        self.writer.write(DEPTH_SR_TOPIC, depth_m_to_image(out.depth_m, Image, hdr,
-                                                           NODE_DEFAULTS["output_encoding"]), t)
+        self.writer.write(
+            DEPTH_SR_TOPIC, depth_m_to_image(out.depth_m, Image, hdr, NODE_DEFAULTS["output_encoding"]), t
+        )
         if out.intrinsics is not None:
             self.writer.write(DEPTH_SR_INFO_TOPIC, camera_info_from_intrinsics(out.intrinsics, CameraInfo, hdr), t)
             if self.points:
@@ -75,10 +79,19 @@ class OutputBag:
                 cloud = cloud_buffer(out.depth_m, out.intrinsics, rgb)
                 self.writer.write(POINTS_TOPIC, cloud_to_pointcloud2(cloud, hdr, PointCloud2, PointField), t)
         p = self.pipeline
-        status = self._status_cls(header=hdr, input_stamp=header(out.input_stamp_ns, "").stamp, mode=p.mode,
-                                  scale=p.scale, delay_frames=p.delay, model_ms=out.model_ms, latency_ms=latency_ms,
-                                  sync_drops=self.sync_drops, queue_drops=0, invalid_drops=self.invalid_drops,
-                                  resets=p.resets)
+        status = self._status_cls(
+            header=hdr,
+            input_stamp=header(out.input_stamp_ns, "").stamp,
+            mode=p.mode,
+            scale=p.scale,
+            delay_frames=p.delay,
+            model_ms=out.model_ms,
+            latency_ms=latency_ms,
+            sync_drops=self.sync_drops,
+            queue_drops=0,
+            invalid_drops=self.invalid_drops,
+            resets=p.resets,
+        )
         self.writer.write(STATUS_TOPIC, status, t)
         self.written += 1
 
@@ -150,8 +163,13 @@ def synced_pairs(bag: BagReader, topics: BagTopics, pipeline: Pipeline, sink: Ou
     """(rgb, depth) message pairs in the order the node's synchronizer emits them; camera_infos go to the pipeline
     as they come. Sets ``sink.sync_drops``; BagError if no pair matched."""
     pairs = deque()
-    sync = InputSync(2, lambda rgb, depth: pairs.append((rgb, depth)), queue_size=NODE_DEFAULTS["queue_size"],
-                     slop=NODE_DEFAULTS["slop"], exact_sync=NODE_DEFAULTS["exact_sync"])
+    sync = InputSync(
+        2,
+        lambda rgb, depth: pairs.append((rgb, depth)),
+        queue_size=NODE_DEFAULTS["queue_size"],
+        slop=NODE_DEFAULTS["slop"],
+        exact_sync=NODE_DEFAULTS["exact_sync"],
+    )
     stamps = {topics.rgb: [], topics.depth: []}
     inputs = [t for t in (topics.rgb, topics.depth, topics.rgb_info, topics.depth_info) if t]
     for topic, _, msg in bag.messages(inputs):
@@ -169,10 +187,14 @@ def synced_pairs(bag: BagReader, topics: BagTopics, pipeline: Pipeline, sink: Ou
             yield pairs.popleft()
     sink.sync_drops = sync.dropped + sync.pending
     if sync.matched == 0:
-        spans = "; ".join(f"{t}: {len(s)} stamps" + (f" from {min(s) / 1e9:.3f} to {max(s) / 1e9:.3f} s" if s else "")
-                          for t, s in stamps.items())
-        raise BagError(f"{bag.path}: no RGB and depth message pair has stamps within {NODE_DEFAULTS['slop']} s "
-                       f"(no overlap): {spans}")
+        spans = "; ".join(
+            f"{t}: {len(s)} stamps" + (f" from {min(s) / 1e9:.3f} to {max(s) / 1e9:.3f} s" if s else "")
+            for t, s in stamps.items()
+        )
+        raise BagError(
+            f"{bag.path}: no RGB and depth message pair has stamps within {NODE_DEFAULTS['slop']} s "
+            f"(no overlap): {spans}"
+        )
 
 
 def eval_frames(bag: BagReader, topics: BagTopics, pairs, method: PipelineMethod):
@@ -183,13 +205,18 @@ def eval_frames(bag: BagReader, topics: BagTopics, pairs, method: PipelineMethod
             stamp = stamp_ns(rgb_msg.header.stamp)
             gt_msg = gts.get(stamp)
             if gt_msg is None:
-                raise BagError(f"{bag.path}: ground truth {topics.gt} has no message stamped {stamp / 1e9:.9f} s "
-                               f"(frame {index} of {topics.rgb}); every frame needs one to be scored")
+                raise BagError(
+                    f"{bag.path}: ground truth {topics.gt} has no message stamped {stamp / 1e9:.9f} s "
+                    f"(frame {index} of {topics.rgb}); every frame needs one to be scored"
+                )
             try:
-                frame = EvalFrame(rgb=image_to_rgb(rgb_msg, topics.rgb),
-                                  gt_m=np.nan_to_num(image_to_depth_m(gt_msg, topics.gt), nan=0.0),
-                                  lr_m=np.nan_to_num(image_to_depth_m(depth_msg, topics.depth), nan=0.0),
-                                  flow=None, stamp=stamp / 1e9)
+                frame = EvalFrame(
+                    rgb=image_to_rgb(rgb_msg, topics.rgb),
+                    gt_m=np.nan_to_num(image_to_depth_m(gt_msg, topics.gt), nan=0.0),
+                    lr_m=np.nan_to_num(image_to_depth_m(depth_msg, topics.depth), nan=0.0),
+                    flow=None,
+                    stamp=stamp / 1e9,
+                )
             except ImageFormatError as exc:
                 raise BagError(f"{bag.path}: frame {index}: {exc}") from exc
             method.pairs[index] = (rgb_msg, depth_msg)
@@ -198,9 +225,20 @@ def eval_frames(bag: BagReader, topics: BagTopics, pairs, method: PipelineMethod
         gts.close()
 
 
-def run_bag(path: Path, out: Path, weights: str, mode: str = "causal", scale: int = 4, device: str = "auto",
-            points: bool = False, storage: str = "mcap", rgb_topic: str | None = None,
-            depth_topic: str | None = None, gt_topic: str | None = None, eval_out: Path | None = None) -> dict:
+def run_bag(
+    path: Path,
+    out: Path,
+    weights: str,
+    mode: str = "causal",
+    scale: int = 4,
+    device: str = "auto",
+    points: bool = False,
+    storage: str = "mcap",
+    rgb_topic: str | None = None,
+    depth_topic: str | None = None,
+    gt_topic: str | None = None,
+    eval_out: Path | None = None,
+) -> dict:
     """Process the bag at ``path`` into a new bag ``out``; returns a summary (and ``report``: the metrics.json
     dict when the bag has a ground truth, written to ``eval_out`` or ``OUT-eval``)."""
     warned = set()
@@ -213,10 +251,18 @@ def run_bag(path: Path, out: Path, weights: str, mode: str = "causal", scale: in
     start = time.perf_counter()
     with BagReader(path) as bag:
         topics = detect_topics(bag, rgb_topic, depth_topic, gt_topic)
-        pipeline = load_pipeline(weights, scale, mode, device, precision=NODE_DEFAULTS["precision"],
-                                 max_gap=NODE_DEFAULTS["max_gap"],
-                                 topics=Topics(topics.rgb, topics.depth, topics.rgb_info or "rgb/camera_info",
-                                               topics.depth_info or "depth/camera_info"), warn=warn)
+        pipeline = load_pipeline(
+            weights,
+            scale,
+            mode,
+            device,
+            precision=NODE_DEFAULTS["precision"],
+            max_gap=NODE_DEFAULTS["max_gap"],
+            topics=Topics(
+                topics.rgb, topics.depth, topics.rgb_info or "rgb/camera_info", topics.depth_info or "depth/camera_info"
+            ),
+            warn=warn,
+        )
         writer = BagWriter(out, storage)  # fails if OUT exists: never delete what we did not create
         try:
             with writer:
@@ -233,32 +279,59 @@ def run_bag(path: Path, out: Path, weights: str, mode: str = "causal", scale: in
                     method.flush()
                 else:
                     eval_out = eval_out or out.with_name(out.name + "-eval")
-                    sequence = EvalSequence(path.name, eval_frames(bag, topics, pairs, method), bag.count(topics.rgb),
-                                            {"bag": str(path), "gt_topic": topics.gt})
+                    sequence = EvalSequence(
+                        path.name,
+                        eval_frames(bag, topics, pairs, method),
+                        bag.count(topics.rgb),
+                        {"bag": str(path), "gt_topic": topics.gt},
+                    )
                     methods = {f"stdnet-{mode}": method, **{b: BaselineMethod(b, scale) for b in BASELINES}}
                     report = evaluate([sequence], methods, scale, eval_out, {"weights": weights, "mode": mode})
                     count = report["sequences"][path.name]["frames"]
         except BagError:
             shutil.rmtree(out, ignore_errors=True)
             raise
-    return {"topics": topics, "frames": count, "written": sink.written, "invalid_drops": sink.invalid_drops,
-            "sync_drops": sink.sync_drops, "seconds": time.perf_counter() - start, "report": report,
-            "eval_out": eval_out if report else None}
+    return {
+        "topics": topics,
+        "frames": count,
+        "written": sink.written,
+        "invalid_drops": sink.invalid_drops,
+        "sync_drops": sink.sync_drops,
+        "seconds": time.perf_counter() - start,
+        "report": report,
+        "eval_out": eval_out if report else None,
+    }
 
 
 def run(args) -> int:
     try:
-        summary = run_bag(args.bag, args.out, args.weights, args.mode, args.scale, args.device, args.points,
-                          args.storage, args.rgb_topic, args.depth_topic, args.gt_topic, args.eval_out)
+        summary = run_bag(
+            args.bag,
+            args.out,
+            args.weights,
+            args.mode,
+            args.scale,
+            args.device,
+            args.points,
+            args.storage,
+            args.rgb_topic,
+            args.depth_topic,
+            args.gt_topic,
+            args.eval_out,
+        )
     except WeightsError as err:
         print(f"stdnet bag run: error: {err}", file=sys.stderr)
         return 2
     t = summary["topics"]
-    print(f"inputs: rgb {t.rgb}, depth {t.depth}, camera_info {t.rgb_info or '-'} / {t.depth_info or '-'}, "
-          f"ground truth {t.gt or '-'}")
-    print(f"{summary['frames']} synchronised frames -> {summary['written']} outputs in {args.out} "
-          f"({summary['invalid_drops']} invalid, {summary['sync_drops']} unsynchronised messages) in "
-          f"{summary['seconds']:.1f} s ({summary['frames'] / summary['seconds']:.1f} frames/s)")
+    print(
+        f"inputs: rgb {t.rgb}, depth {t.depth}, camera_info {t.rgb_info or '-'} / {t.depth_info or '-'}, "
+        f"ground truth {t.gt or '-'}"
+    )
+    print(
+        f"{summary['frames']} synchronised frames -> {summary['written']} outputs in {args.out} "
+        f"({summary['invalid_drops']} invalid, {summary['sync_drops']} unsynchronised messages) in "
+        f"{summary['seconds']:.1f} s ({summary['frames'] / summary['seconds']:.1f} frames/s)"
+    )
     if summary["report"] is not None:
         print(markdown_table(summary["report"]).split("\n## ")[0].rstrip())
         print(f"written: {summary['eval_out']}/metrics.json, metrics.md, figures/")

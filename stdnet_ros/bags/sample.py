@@ -12,6 +12,7 @@ Frames are 30 Hz; the first stamp is the wall clock when writing starts. Every m
 the same header stamp, which is also its log time. The pixels are those of ``stdnet data`` folders written
 from the same sequence (16-bit millimetre PNGs), so a bag and a folder of one seed evaluate identically.
 """
+
 import time
 import zlib
 from pathlib import Path
@@ -41,15 +42,26 @@ def lr_seed(sequence: int, index: int) -> int:
     return zlib.crc32(f"test_{sequence:06d}/{index}".encode())
 
 
-def write_sample_bag(path: Path, frames: int = 60, width: int = 320, height: int = 240, scale: int = 4,
-                     sequence: int = 0, storage: str = "mcap") -> int:
+def write_sample_bag(
+    path: Path,
+    frames: int = 60,
+    width: int = 320,
+    height: int = 240,
+    scale: int = 4,
+    sequence: int = 0,
+    storage: str = "mcap",
+) -> int:
     """Write the sample bag of synthetic test sequence ``sequence``; returns the number of frames."""
     start_ns = time.time_ns()
     count = 0
     with BagWriter(path, storage) as bag:
-        for topic, msgtype in ((RGB_TOPIC, IMAGE_TYPE), (RGB_INFO_TOPIC, CAMERA_INFO_TYPE),
-                               (DEPTH_TOPIC, IMAGE_TYPE), (DEPTH_INFO_TOPIC, CAMERA_INFO_TYPE),
-                               (GT_TOPIC, IMAGE_TYPE)):
+        for topic, msgtype in (
+            (RGB_TOPIC, IMAGE_TYPE),
+            (RGB_INFO_TOPIC, CAMERA_INFO_TYPE),
+            (DEPTH_TOPIC, IMAGE_TYPE),
+            (DEPTH_INFO_TOPIC, CAMERA_INFO_TYPE),
+            (GT_TOPIC, IMAGE_TYPE),
+        ):
             bag.add_topic(topic, msgtype)
         for i, frame in enumerate(generate_sequence(split_seed("test", sequence), frames, width, height)):
             t_ns = start_ns + i * 1_000_000_000 // FPS
@@ -58,7 +70,9 @@ def write_sample_bag(path: Path, frames: int = 60, width: int = 320, height: int
             bag.write(RGB_TOPIC, rgb_to_image(frame.rgb, Image, hdr), t_ns)
             bag.write(RGB_INFO_TOPIC, camera_info_from_intrinsics(frame.intrinsics, CameraInfo, hdr), t_ns)
             bag.write(DEPTH_TOPIC, depth_m_to_image(lr_m, Image, hdr, "16UC1"), t_ns)
-            bag.write(DEPTH_INFO_TOPIC, camera_info_from_intrinsics(frame.intrinsics.scaled(1 / scale), CameraInfo, hdr), t_ns)
+            bag.write(
+                DEPTH_INFO_TOPIC, camera_info_from_intrinsics(frame.intrinsics.scaled(1 / scale), CameraInfo, hdr), t_ns
+            )
             bag.write(GT_TOPIC, depth_m_to_image(frame.depth_m, Image, hdr, "16UC1"), t_ns)
             count = i + 1
     return count
@@ -66,9 +80,10 @@ def write_sample_bag(path: Path, frames: int = 60, width: int = 320, height: int
 
 def run(args) -> int:
     start = time.perf_counter()
-    count = write_sample_bag(args.out, args.frames, args.width, args.height, args.scale, args.sequence,
-                             args.storage)
-    print(f"wrote {args.out}: {count} frames {args.width}x{args.height} RGB, "
-          f"{args.width // args.scale}x{args.height // args.scale} ToF depth (x{args.scale}), ground truth, "
-          f"at {FPS} Hz ({args.storage}, {time.perf_counter() - start:.1f} s)")
+    count = write_sample_bag(args.out, args.frames, args.width, args.height, args.scale, args.sequence, args.storage)
+    print(
+        f"wrote {args.out}: {count} frames {args.width}x{args.height} RGB, "
+        f"{args.width // args.scale}x{args.height // args.scale} ToF depth (x{args.scale}), ground truth, "
+        f"at {FPS} Hz ({args.storage}, {time.perf_counter() - start:.1f} s)"
+    )
     return 0

@@ -3,6 +3,7 @@
 The custom type is registered from msg/msg/SuperResolutionStatus.msg, the same file colcon builds the rclpy
 type from, so the definition and RIHS01 hash stored in a bag equal the generated ones.
 """
+
 from functools import lru_cache
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Writing rosbag2 bags (metadata version 9, sqlite3 or mcap storage) from rclpy messages or CDR bytes."""
+
 from pathlib import Path
 
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
@@ -14,11 +15,17 @@ _DEFAULT_TIME = QosTime(sec=0, nsec=0)
 
 def qos(reliable: bool = True, depth: int = 10, transient_local: bool = False) -> Qos:
     """An offered QoS profile to store with a topic (players reproduce it); KEEP_LAST ``depth``."""
-    return Qos(history=QosHistory.KEEP_LAST, depth=depth,
-               reliability=QosReliability.RELIABLE if reliable else QosReliability.BEST_EFFORT,
-               durability=QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
-               deadline=_DEFAULT_TIME, lifespan=_DEFAULT_TIME, liveliness=QosLiveliness.AUTOMATIC,
-               liveliness_lease_duration=_DEFAULT_TIME, avoid_ros_namespace_conventions=False)
+    return Qos(
+        history=QosHistory.KEEP_LAST,
+        depth=depth,
+        reliability=QosReliability.RELIABLE if reliable else QosReliability.BEST_EFFORT,
+        durability=QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
+        deadline=_DEFAULT_TIME,
+        lifespan=_DEFAULT_TIME,
+        liveliness=QosLiveliness.AUTOMATIC,
+        liveliness_lease_duration=_DEFAULT_TIME,
+        avoid_ros_namespace_conventions=False,
+    )
 
 
 class BagWriter:
@@ -33,8 +40,9 @@ class BagWriter:
             raise ValueError(f"storage: {storage!r} unsupported (expected one of {', '.join(STORAGES)})")
         self.path = Path(path)
         if self.path.exists():
-            raise BagError(f"{self.path}: already exists (rosbag2 writes a new directory; remove it or pick "
-                           f"another path)")
+            raise BagError(
+                f"{self.path}: already exists (rosbag2 writes a new directory; remove it or pick another path)"
+            )
         self._writer = Writer(self.path, version=9, storage_plugin=STORAGES[storage])
         self._connections = {}
 
@@ -58,7 +66,8 @@ class BagWriter:
     def add_topic(self, topic: str, msgtype: str, offered_qos: Qos | None = None) -> None:
         """Declare ``topic`` of type ``msgtype`` (e.g. ``sensor_msgs/msg/Image``), offered with ``offered_qos``."""
         self._connections[topic] = self._writer.add_connection(
-            topic, msgtype, typestore=typestore(), offered_qos_profiles=[offered_qos or qos()])
+            topic, msgtype, typestore=typestore(), offered_qos_profiles=[offered_qos or qos()]
+        )
 
     def write(self, topic: str, msg, time_ns: int) -> None:
         """Serialize an rclpy message of a declared topic and store it at ``time_ns``."""

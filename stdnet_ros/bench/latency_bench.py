@@ -12,6 +12,7 @@ node's max_gap, so each starts from a reset stream.
 second and must stay flat (growth <= 5 % after the first minute), the node must survive and every frame must be
 accounted for (published, or counted as dropped by the node).
 """
+
 import os
 import statistics
 import subprocess
@@ -27,14 +28,14 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from ..bags.demo_chain import child_env, node_command, stop
 from ..bags.messages import message_class, stamp_ns
 from ..bags.play import FASTDDS_PROFILE
 from ..bags.typestore import STATUS_TYPE
 from ..data.synthetic import default_intrinsics
-from ..bags.demo_chain import child_env, node_command, stop
-from ..model import build_model, save_weights
 from ..messages.camera_info import camera_info_from_intrinsics
 from ..messages.image import depth_m_to_image, rgb_to_image
+from ..model import build_model, save_weights
 from ..streaming import resolve_device
 from . import record
 from .model_bench import random_frames
@@ -62,8 +63,12 @@ def summary(values: list[float]) -> dict:
     if not values:
         return {"count": 0}
     ordered = sorted(values)
-    return {"count": len(values), "p50": statistics.median(ordered),
-            "p95": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], "max": ordered[-1]}
+    return {
+        "count": len(values),
+        "p50": statistics.median(ordered),
+        "p95": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
+        "max": ordered[-1],
+    }
 
 
 class Peer:
@@ -76,20 +81,28 @@ class Peer:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         qos = QoSProfile(depth=5)  # reliable, as many drivers; the node subscribes best effort
-        self.pubs = {t: self.node.create_publisher(message_class(m), t, qos) for t, m in
-                     (("rgb/image", "sensor_msgs/msg/Image"), ("depth/image", "sensor_msgs/msg/Image"),
-                      ("rgb/camera_info", "sensor_msgs/msg/CameraInfo"),
-                      ("depth/camera_info", "sensor_msgs/msg/CameraInfo"))}
+        self.pubs = {
+            t: self.node.create_publisher(message_class(m), t, qos)
+            for t, m in (
+                ("rgb/image", "sensor_msgs/msg/Image"),
+                ("depth/image", "sensor_msgs/msg/Image"),
+                ("rgb/camera_info", "sensor_msgs/msg/CameraInfo"),
+                ("depth/camera_info", "sensor_msgs/msg/CameraInfo"),
+            )
+        }
         self.statuses = []
-        self.status_sub = self.node.create_subscription(message_class(STATUS_TYPE), "stdnet_node/status",
-                                                        self.statuses.append, QoSProfile(depth=100))
+        self.status_sub = self.node.create_subscription(
+            message_class(STATUS_TYPE), "stdnet_node/status", self.statuses.append, QoSProfile(depth=100)
+        )
         self.frames = list(random_frames(10, height, width, scale))
         self.intr = default_intrinsics(width, height)
         self.lr_intr = self.intr.scaled(1 / scale)
 
     def matched(self) -> bool:
-        return (all(p.get_subscription_count() > 0 for p in self.pubs.values())
-                and self.status_sub.get_publisher_count() > 0)
+        return (
+            all(p.get_subscription_count() > 0 for p in self.pubs.values())
+            and self.status_sub.get_publisher_count() > 0
+        )
 
     def spin_until(self, deadline: float, done=lambda: False) -> bool:
         while not done():
@@ -133,10 +146,14 @@ def run_stats(peer: Peer, stamps: list[int], delay: int, before) -> dict:
     outs = [s for s in peer.statuses if stamp_ns(s.header.stamp) in sent]
     live = [s for s in outs if stamp_ns(s.input_stamp) in sent]  # not flushed late by the next run's reset
     last = peer.statuses[-1] if peer.statuses else None
-    counters = {k: (getattr(last, k) - getattr(before, k, 0)) if last else 0
-                for k in ("queue_drops", "sync_drops", "invalid_drops")}
+    counters = {
+        k: (getattr(last, k) - getattr(before, k, 0)) if last else 0
+        for k in ("queue_drops", "sync_drops", "invalid_drops")
+    }
     return {
-        "frames_sent": len(stamps), "outputs": len(outs), "delayed_window": delay,
+        "frames_sent": len(stamps),
+        "outputs": len(outs),
+        "delayed_window": delay,
         "drop_rate": 1 - min(len(outs) + delay, len(stamps)) / len(stamps),
         "node_counters": counters,
         "latency_ms": summary([s.latency_ms for s in live]),
@@ -146,8 +163,12 @@ def run_stats(peer: Peer, stamps: list[int], delay: int, before) -> dict:
 
 
 def start_node(weights: Path, mode: str, scale: int, device: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(node_command(str(weights), mode, scale, device, {}, False), env=child_env(),
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        node_command(str(weights), mode, scale, device, {}, False),
+        env=child_env(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def latency_runs(args, peer: Peer, weights: dict, logs: Path) -> dict:
@@ -167,10 +188,13 @@ def latency_runs(args, peer: Peer, weights: dict, logs: Path) -> dict:
                 stats = run_stats(peer, stamps, delay, before)
                 results[mode][f"{rate:g}hz"] = stats
                 lat, model = stats["latency_ms"], stats["model_ms"]
-                print(f"{mode:13s} {rate:4g} Hz: {stats['outputs']}/{stats['frames_sent']} out, drop rate "
-                      f"{stats['drop_rate']:.2f} | latency p50 {lat.get('p50', float('nan')):7.1f} p95 "
-                      f"{lat.get('p95', float('nan')):7.1f} max {lat.get('max', float('nan')):7.1f} ms | model "
-                      f"p50 {model.get('p50', float('nan')):7.1f} ms", flush=True)
+                print(
+                    f"{mode:13s} {rate:4g} Hz: {stats['outputs']}/{stats['frames_sent']} out, drop rate "
+                    f"{stats['drop_rate']:.2f} | latency p50 {lat.get('p50', float('nan')):7.1f} p95 "
+                    f"{lat.get('p95', float('nan')):7.1f} max {lat.get('max', float('nan')):7.1f} ms | model "
+                    f"p50 {model.get('p50', float('nan')):7.1f} ms",
+                    flush=True,
+                )
         finally:
             stop(node)
     return results
@@ -199,8 +223,11 @@ def rss_growth(samples: list[tuple[float, float | None]]) -> dict:
         return {"rss_growth_after_first_minute": None, "rss_trend": None}
     base = statistics.median(second)
     peak = max(m for t, m in samples if t >= 60 and m is not None)
-    return {"rss_base_mib": base, "rss_growth_after_first_minute": (peak - base) / base,
-            "rss_trend": (statistics.median(last) - base) / base}
+    return {
+        "rss_base_mib": base,
+        "rss_growth_after_first_minute": (peak - base) / base,
+        "rss_trend": (statistics.median(last) - base) / base,
+    }
 
 
 def soak(args, peer: Peer, weights: Path, logs: Path) -> dict:
@@ -212,8 +239,11 @@ def soak(args, peer: Peer, weights: Path, logs: Path) -> dict:
         warm_up(peer, logs / "node-soak.log")
         first = len(peer.statuses)
         before = peer.statuses[-1]
-        stamps = peer.stream(SOAK_RATE_HZ, 60 * args.soak_minutes,
-                             lambda t: samples.append((t, rss_mib(node.pid) if node.poll() is None else None)))
+        stamps = peer.stream(
+            SOAK_RATE_HZ,
+            60 * args.soak_minutes,
+            lambda t: samples.append((t, rss_mib(node.pid) if node.poll() is None else None)),
+        )
         peer.spin_until(time.monotonic() + 3.0)
         alive = node.poll() is None
     finally:
@@ -224,21 +254,36 @@ def soak(args, peer: Peer, weights: Path, logs: Path) -> dict:
     counters = {k: getattr(last, k) - getattr(before, k) for k in ("queue_drops", "invalid_drops", "sync_drops")}
     unexplained = len(stamps) - outputs - counters["queue_drops"] - counters["invalid_drops"]
     growth = rss_growth(samples)
-    result = {"minutes": args.soak_minutes, "rate_hz": SOAK_RATE_HZ, "frames_sent": len(stamps), "outputs": outputs,
-              **counters, "unexplained": unexplained, "alive": alive, "rss_mib": samples, **growth,
-              "accounted": 0 <= unexplained <= counters["sync_drops"]}
+    result = {
+        "minutes": args.soak_minutes,
+        "rate_hz": SOAK_RATE_HZ,
+        "frames_sent": len(stamps),
+        "outputs": outputs,
+        **counters,
+        "unexplained": unexplained,
+        "alive": alive,
+        "rss_mib": samples,
+        **growth,
+        "accounted": 0 <= unexplained <= counters["sync_drops"],
+    }
     peak = growth["rss_growth_after_first_minute"]
     result["passed"] = bool(alive and result["accounted"] and peak is not None and peak <= SOAK_GROWTH_LIMIT)
-    print(f"soak {args.soak_minutes:g} min at {SOAK_RATE_HZ} Hz: {outputs}/{len(stamps)} out, alive {alive}, RSS "
-          f"growth after minute 1: {percent(peak)} (trend {percent(growth['rss_trend'])}), {unexplained} unaccounted "
-          f"-> {'PASS' if result['passed'] else 'FAIL'}", flush=True)
+    print(
+        f"soak {args.soak_minutes:g} min at {SOAK_RATE_HZ} Hz: {outputs}/{len(stamps)} out, alive {alive}, RSS "
+        f"growth after minute 1: {percent(peak)} (trend {percent(growth['rss_trend'])}), {unexplained} unaccounted "
+        f"-> {'PASS' if result['passed'] else 'FAIL'}",
+        flush=True,
+    )
     return result
 
 
 def run(args) -> int:
     if args.soak_minutes and args.soak_minutes <= 1:
-        print("stdnet bench latency: error: --soak-minutes must be > 1 (memory growth is measured after the first "
-              "minute)", file=sys.stderr)
+        print(
+            "stdnet bench latency: error: --soak-minutes must be > 1 (memory growth is measured after the first "
+            "minute)",
+            file=sys.stderr,
+        )
         return 2
     device = resolve_device(args.device)
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))  # we publish the inputs
@@ -257,9 +302,20 @@ def run(args) -> int:
                 results["soak"] = soak(args, peer, weights["causal"], logs)
         finally:
             peer.close()
-    path = record.write("latency", device, {
-        "preset": args.preset, "width": args.width, "height": args.height, "scale": args.scale,
-        "seconds_per_run": args.seconds, "weights": "random (cost does not depend on values)",
-        "cloud": "not subscribed (not built)", **results}, args.out)
+    path = record.write(
+        "latency",
+        device,
+        {
+            "preset": args.preset,
+            "width": args.width,
+            "height": args.height,
+            "scale": args.scale,
+            "seconds_per_run": args.seconds,
+            "weights": "random (cost does not depend on values)",
+            "cloud": "not subscribed (not built)",
+            **results,
+        },
+        args.out,
+    )
     print(f"wrote {path}")
     return 0 if results.get("soak", {}).get("passed", True) else 1

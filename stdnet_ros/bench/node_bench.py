@@ -6,6 +6,7 @@ Overhead per frame, everything but the model forward: deserialising the RGB and 
    replaced by an engine that returns a constant HR depth at once. p50/p95 with the cloud off, xyz and xyzrgb.
 End-to-end latency with the model is ``stdnet bench latency``.
 """
+
 import os
 import signal
 import statistics
@@ -21,8 +22,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from ..model import build_model, save_weights
 from ..messages.image import depth_m_to_image, rgb_to_image
+from ..model import build_model, save_weights
 from ..ros.node import StdnetNode
 from ..ros.sync import InputSync
 from ..streaming import resolve_device
@@ -30,8 +31,11 @@ from . import record
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "config" / "fastdds.xml"
-CLOUD_SETTINGS = {"off": {"publish_cloud": False}, "xyz": {"publish_cloud": True, "cloud_fields": "xyz"},
-                  "xyzrgb": {"publish_cloud": True, "cloud_fields": "xyzrgb"}}
+CLOUD_SETTINGS = {
+    "off": {"publish_cloud": False},
+    "xyz": {"publish_cloud": True, "cloud_fields": "xyz"},
+    "xyzrgb": {"publish_cloud": True, "cloud_fields": "xyzrgb"},
+}
 # Another process subscribing to the node's outputs (raw: it does not pay for deserialising them).
 SUBSCRIBER = r"""
 import rclpy
@@ -72,11 +76,19 @@ def inputs(args) -> tuple[bytes, bytes, CameraInfo]:
     depth = (0.5 + 4 * rng.random((h, w))).astype(np.float32)
     depth[rng.random((h, w)) < 0.05] = 0
     rgb = rng.integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
-    info = CameraInfo(width=w, height=h, k=[w * 0.8, 0.0, w / 2 - 0.5, 0.0, w * 0.8, h / 2 - 0.5, 0.0, 0.0, 1.0],
-                      d=[0.0] * 5, distortion_model="plumb_bob")
+    info = CameraInfo(
+        width=w,
+        height=h,
+        k=[w * 0.8, 0.0, w / 2 - 0.5, 0.0, w * 0.8, h / 2 - 0.5, 0.0, 0.0, 1.0],
+        d=[0.0] * 5,
+        distortion_model="plumb_bob",
+    )
     header = Header(frame_id="camera_color_optical_frame")
-    return (serialize_message(rgb_to_image(rgb, Image, header)),
-            serialize_message(depth_m_to_image(depth, Image, header, "16UC1")), info)
+    return (
+        serialize_message(rgb_to_image(rgb, Image, header)),
+        serialize_message(depth_m_to_image(depth, Image, header, "16UC1")),
+        info,
+    )
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -93,16 +105,23 @@ def overhead(args, weights: Path, domain: int) -> dict:
     rclpy.init(context=context, domain_id=domain)
     subscriber = subprocess.Popen([sys.executable, "-c", SUBSCRIBER], env=dict(os.environ, ROS_DOMAIN_ID=str(domain)))
     try:
-        node = StdnetNode(context=context, parameter_overrides=[
-            rclpy.parameter.Parameter(n, value=v) for n, v in
-            (("autostart", False), ("weights", str(weights)), ("device", "cpu"), ("scale", args.scale))])
+        node = StdnetNode(
+            context=context,
+            parameter_overrides=[
+                rclpy.parameter.Parameter(n, value=v)
+                for n, v in (("autostart", False), ("weights", str(weights)), ("device", "cpu"), ("scale", args.scale))
+            ],
+        )
         node.autostart()
         hr = np.random.default_rng(1).uniform(0.5, 4.5, (args.height, args.width)).astype(np.float32)
         node._pipeline.engine = InstantEngine(node._pipeline.engine, hr)  # the measured part excludes the model
         rgb_bytes, depth_bytes, info = inputs(args)
         node._pipeline.set_camera_info(info, "depth")
-        wait_for(lambda: all(p.get_subscription_count() for p in node._outputs.values() if "status" not in
-                             p.topic_name), 30, "the subscriber process")
+        wait_for(
+            lambda: all(p.get_subscription_count() for p in node._outputs.values() if "status" not in p.topic_name),
+            30,
+            "the subscriber process",
+        )
         pairs = []
         sync = InputSync(2, lambda *pair: pairs.append(pair), queue_size=5, slop=0.015, exact_sync=False)
         results, stamp_ns = {}, time.time_ns()
@@ -120,8 +139,10 @@ def overhead(args, weights: Path, domain: int) -> dict:
                 times.append(time.perf_counter() - start)
             steady = times[10:]
             results[name] = {"p50_ms": 1000 * statistics.median(steady), "p95_ms": record.percentile_ms(steady, 95)}
-            print(f"node overhead, cloud {name}: p50 {results[name]['p50_ms']:.2f} ms, "
-                  f"p95 {results[name]['p95_ms']:.2f} ms")
+            print(
+                f"node overhead, cloud {name}: p50 {results[name]['p50_ms']:.2f} ms, "
+                f"p95 {results[name]['p95_ms']:.2f} ms"
+            )
         node.destroy_node()
         return results
     finally:
@@ -136,12 +157,29 @@ def run(args) -> int:
     domain = 150 + os.getpid() % 50
     with tempfile.TemporaryDirectory() as tmp:
         tiny = Path(tmp) / "tiny.safetensors"  # the overhead run never calls the model
-        save_weights(build_model("stdnet", directions="causal", stages=1, scale=args.scale, channels=16,
-                                 encoder_blocks=(1, 1), extract_blocks=1, recon_blocks=1, tdm_rcabs=1, reduction=4),
-                     tiny)
-        results = {"width": args.width, "height": args.height, "scale": args.scale, "frames": args.frames,
-                   "load_average_1min_before": os.getloadavg()[0],  # other processes on the same cores
-                   "overhead_ms": overhead(args, tiny, domain)}
+        save_weights(
+            build_model(
+                "stdnet",
+                directions="causal",
+                stages=1,
+                scale=args.scale,
+                channels=16,
+                encoder_blocks=(1, 1),
+                extract_blocks=1,
+                recon_blocks=1,
+                tdm_rcabs=1,
+                reduction=4,
+            ),
+            tiny,
+        )
+        results = {
+            "width": args.width,
+            "height": args.height,
+            "scale": args.scale,
+            "frames": args.frames,
+            "load_average_1min_before": os.getloadavg()[0],  # other processes on the same cores
+            "overhead_ms": overhead(args, tiny, domain),
+        }
     path = record.write("node", resolve_device(args.device), results, args.out)
     print(f"wrote {path}")
     return 0

@@ -2,6 +2,7 @@
 run: the RMSE between the two outputs, each one's RMSE against the ground truth (pooled over every valid pixel of
 every frame, cm) and the median ms per push. The check behind the node's ``precision: auto``: bf16 must stay
 within 1 cm RMSE of fp32."""
+
 import statistics
 import time
 
@@ -49,13 +50,26 @@ def run(args) -> int:
             max_diff_m = max(max_diff_m, float(np.abs(b - a)[both].max(initial=0.0)))
     rmse_cm = {key: 100 * (total / max(count, 1)) ** 0.5 for key, (total, count) in squares.items()}
     ms = {p: 1000 * statistics.median(s) for p, s in seconds.items()}
-    print(f"{weights}: bf16 vs fp32 output RMSE {rmse_cm['fp32_vs_bf16']:.3f} cm (max {100 * max_diff_m:.2f} cm); "
-          f"against GT fp32 {rmse_cm['fp32']:.3f}, bf16 {rmse_cm['bf16']:.3f} cm; ms per push fp32 {ms['fp32']:.1f}, "
-          f"bf16 {ms['bf16']:.1f} ({ms['bf16'] / ms['fp32']:.2f}x)")
-    path = record.write("precision", device, {
-        "weights": str(weights), "scale": args.scale, "mode": args.mode, "lr": args.lr,
-        "data": [str(d) for d in args.data], "rmse_cm": rmse_cm, "max_abs_diff_cm": 100 * max_diff_m,
-        "ms_per_push_median": ms, "bf16_over_fp32": ms["bf16"] / ms["fp32"],
-    }, args.out)
+    print(
+        f"{weights}: bf16 vs fp32 output RMSE {rmse_cm['fp32_vs_bf16']:.3f} cm (max {100 * max_diff_m:.2f} cm); "
+        f"against GT fp32 {rmse_cm['fp32']:.3f}, bf16 {rmse_cm['bf16']:.3f} cm; ms per push fp32 {ms['fp32']:.1f}, "
+        f"bf16 {ms['bf16']:.1f} ({ms['bf16'] / ms['fp32']:.2f}x)"
+    )
+    path = record.write(
+        "precision",
+        device,
+        {
+            "weights": str(weights),
+            "scale": args.scale,
+            "mode": args.mode,
+            "lr": args.lr,
+            "data": [str(d) for d in args.data],
+            "rmse_cm": rmse_cm,
+            "max_abs_diff_cm": 100 * max_diff_m,
+            "ms_per_push_median": ms,
+            "bf16_over_fp32": ms["bf16"] / ms["fp32"],
+        },
+        args.out,
+    )
     print(f"wrote {path}")
     return 0

@@ -2,6 +2,7 @@
 deformable conv in fp32 (the reference) and model/deform.py's at each precision asked (bf16: autocast, as the trainer
 runs it), in one run, so their ratios are measured under the same load. Inputs are random: the cost does not depend
 on content. Optimiser and loss as the trainer runs them."""
+
 import statistics
 import time
 
@@ -49,17 +50,33 @@ def run(args) -> int:
     for deform, precision in variants(args.precisions):
         times = seconds_per_step(deform, precision, device, args)
         name = f"{deform}/{precision}"
-        results[name] = {"ms_per_step_median": 1000 * statistics.median(times),
-                         "ms_per_step": [1000 * x for x in times]}
-        print(f"{args.preset} {args.directions} train step B{args.batch} x T{args.frames} x {args.patch}^2, deform "
-              f"{name:17s}: {results[name]['ms_per_step_median']:8.1f} ms (median of {args.steps})")
+        results[name] = {
+            "ms_per_step_median": 1000 * statistics.median(times),
+            "ms_per_step": [1000 * x for x in times],
+        }
+        print(
+            f"{args.preset} {args.directions} train step B{args.batch} x T{args.frames} x {args.patch}^2, deform "
+            f"{name:17s}: {results[name]['ms_per_step_median']:8.1f} ms (median of {args.steps})"
+        )
     reference = results["torchvision/fp32"]["ms_per_step_median"]
     ratios = {name: r["ms_per_step_median"] / reference for name, r in results.items() if name != "torchvision/fp32"}
     for name, ratio in ratios.items():
         print(f"{name} / torchvision/fp32 = {ratio:.2f}x")
-    path = record.write("train", device, {
-        "preset": args.preset, "directions": args.directions, "batch": args.batch, "frames": args.frames,
-        "patch": args.patch, "scale": args.scale, "steps": args.steps, "variants": results, "over_torchvision_fp32": ratios,
-    }, args.out)
+    path = record.write(
+        "train",
+        device,
+        {
+            "preset": args.preset,
+            "directions": args.directions,
+            "batch": args.batch,
+            "frames": args.frames,
+            "patch": args.patch,
+            "scale": args.scale,
+            "steps": args.steps,
+            "variants": results,
+            "over_torchvision_fp32": ratios,
+        },
+        args.out,
+    )
     print(f"wrote {path}")
     return 0

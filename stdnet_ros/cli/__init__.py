@@ -4,6 +4,7 @@ Each command module of this package exposes ``register(subparsers)``, which adds
 argument parsing only. What a command runs is imported when it runs (``deferred``), so parsing imports no ROS
 module and every ROS-free command works on a machine without rclpy.
 """
+
 import argparse
 import importlib
 
@@ -20,8 +21,10 @@ COMMAND_MODULES = (
 
 def deferred(module: str, function: str = "run"):
     """A ``func`` that imports ``module`` when called and runs ``module.function(args)``."""
+
     def call(args):
         return getattr(importlib.import_module(module), function)(args)
+
     call.__qualname__ = f"{module}.{function}"
     return call
 

@@ -1,4 +1,5 @@
 """``stdnet bag sample|run|play``: the rosbag2 tools (see :mod:`stdnet_ros.bags`)."""
+
 import argparse
 import functools
 import sys
@@ -13,6 +14,7 @@ DEFAULT_CLOCK_HZ = 40.0  # as ros2 bag play --clock
 def _reporting_bag_errors(func):
     """``func(args)`` with a :class:`~stdnet_ros.bags.BagError` printed as one line (exit status 2) instead of a
     traceback."""
+
     @functools.wraps(func)
     def call(args):
         from stdnet_ros.bags import BagError
@@ -22,6 +24,7 @@ def _reporting_bag_errors(func):
         except BagError as err:
             print(f"stdnet bag {args.verb}: error: {err}", file=sys.stderr)
             return 2
+
     return call
 
 
@@ -77,14 +80,32 @@ def _play(subparsers):
     p = subparsers.add_parser("play", help="replay a bag to live topics (recorded rate, optional /clock)")
     p.add_argument("bag", type=Path, help="bag directory (or a single .mcap / .db3 file)")
     p.add_argument("--rate", type=positive_float, default=1.0, help="playback speed factor (2: twice as fast)")
-    p.add_argument("--clock", type=positive_float, nargs="?", const=DEFAULT_CLOCK_HZ, default=None, metavar="HZ",
-                   help=f"publish /clock for use_sim_time at HZ (default {DEFAULT_CLOCK_HZ:g}) and before each message")
+    p.add_argument(
+        "--clock",
+        type=positive_float,
+        nargs="?",
+        const=DEFAULT_CLOCK_HZ,
+        default=None,
+        metavar="HZ",
+        help=f"publish /clock for use_sim_time at HZ (default {DEFAULT_CLOCK_HZ:g}) and before each message",
+    )
     p.add_argument("--loop", action="store_true", help="start again at the end, until interrupted")
     p.add_argument("--topics", nargs="+", metavar="TOPIC", help="play only these topics (default: all)")
-    p.add_argument("--wait-for-subscribers", type=non_negative_float, default=0.0, metavar="SECONDS",
-                   help="first wait until every played topic has its subscribers matched (error after SECONDS)")
-    p.add_argument("--subscribers", type=topic_count, action="append", default=[], metavar="TOPIC=N",
-                   help="with --wait-for-subscribers: wait for at least N matched subscriptions on TOPIC (default 1; "
-                        "repeatable), for readers the ROS graph may not show yet")
+    p.add_argument(
+        "--wait-for-subscribers",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait until every played topic has its subscribers matched (error after SECONDS)",
+    )
+    p.add_argument(
+        "--subscribers",
+        type=topic_count,
+        action="append",
+        default=[],
+        metavar="TOPIC=N",
+        help="with --wait-for-subscribers: wait for at least N matched subscriptions on TOPIC (default 1; "
+        "repeatable), for readers the ROS graph may not show yet",
+    )
 
     return p, "stdnet_ros.bags.play"

@@ -1,5 +1,6 @@
 """``stdnet bench <target>``: benchmarks (never tests). Each writes JSON under bench/results/ with the machine and
 the commit it measured (stdnet_ros.bench)."""
+
 import argparse
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def register(subparsers) -> None:
 def _image(p, width: int, height: int) -> None:
     """The HR (output) size and the scale of a target's input frames."""
     p.add_argument("--width", type=positive_int, default=width, help="HR output width (pixels), a multiple of --scale")
-    p.add_argument("--height", type=positive_int, default=height, help="HR output height (pixels), a multiple of --scale")
+    p.add_argument(
+        "--height", type=positive_int, default=height, help="HR output height (pixels), a multiple of --scale"
+    )
     p.add_argument("--scale", type=scale, default=4)
     p.set_defaults(check=check_size)
 
@@ -37,8 +40,12 @@ def _image(p, width: int, height: int) -> None:
 def _model(p) -> None:
     p.add_argument("--preset", default="stdnet-lite")
     _image(p, 320, 240)
-    p.add_argument("--frames", type=positive_int, default=200,
-                   help="length of the streamed sequence (more than the warm-up: delay + 2 x passes)")
+    p.add_argument(
+        "--frames",
+        type=positive_int,
+        default=200,
+        help="length of the streamed sequence (more than the warm-up: delay + 2 x passes)",
+    )
     p.add_argument("--offline-frames", type=positive_int, default=16, help="clip length of the offline forward")
     _precisions(p)
     p.set_defaults(check=_check_model)
@@ -53,8 +60,13 @@ def _check_model(args) -> None:
 
 
 def _precisions(p) -> None:
-    p.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), default=["fp32", "bf16"],
-                   help="precisions of the grid-sample deformable conv (torchvision's runs fp32, the reference)")
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=list(PRECISIONS),
+        default=["fp32", "bf16"],
+        help="precisions of the grid-sample deformable conv (torchvision's runs fp32, the reference)",
+    )
 
 
 def _latency(p) -> None:
@@ -63,17 +75,22 @@ def _latency(p) -> None:
     p.add_argument("--seconds", type=positive_float, default=20.0, help="input duration of each (mode, rate) run")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--rates", nargs="+", type=positive_float, default=list(RATES_HZ), metavar="HZ")
-    p.add_argument("--soak-minutes", type=non_negative_float, default=0.0,
-                   help=f"also run a 30 Hz soak of this many minutes (0: none, else at least {MIN_SOAK_MINUTES:g}: "
-                        "memory growth is measured from the second minute on)")
+    p.add_argument(
+        "--soak-minutes",
+        type=non_negative_float,
+        default=0.0,
+        help=f"also run a 30 Hz soak of this many minutes (0: none, else at least {MIN_SOAK_MINUTES:g}: "
+        "memory growth is measured from the second minute on)",
+    )
     p.set_defaults(check=_check_latency)
 
 
 def _check_latency(args) -> None:
     check_size(args)
     if 0 < args.soak_minutes < MIN_SOAK_MINUTES:
-        raise argparse.ArgumentTypeError(f"--soak-minutes: expected 0 or at least {MIN_SOAK_MINUTES:g}, "
-                                         f"got {args.soak_minutes:g}")
+        raise argparse.ArgumentTypeError(
+            f"--soak-minutes: expected 0 or at least {MIN_SOAK_MINUTES:g}, got {args.soak_minutes:g}"
+        )
 
 
 def _profile(p) -> None:
@@ -103,8 +120,10 @@ def _train(p) -> None:
 
 def _check_train(args) -> None:
     if args.patch % (4 * args.scale):
-        raise argparse.ArgumentTypeError(f"--patch: expected a multiple of 4 x --scale = {4 * args.scale} (the LR "
-                                         f"patch is patch / scale, the features HR / 4), got {args.patch}")
+        raise argparse.ArgumentTypeError(
+            f"--patch: expected a multiple of 4 x --scale = {4 * args.scale} (the LR "
+            f"patch is patch / scale, the features HR / 4), got {args.patch}"
+        )
 
 
 def _precision(p) -> None:

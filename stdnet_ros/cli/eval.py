@@ -10,18 +10,28 @@ degradation.py), --lr SPEC any degradation, e.g. "area:noise=0.02,dropout=0.05" 
 "dtof:range_m=40,bins=512,photons=200". Without --weights, STDNet methods use the shipped weights of --preset for
 the scale and mode.
 """
+
 import argparse
 import sys
 from pathlib import Path
 
 from ..data import DatasetError, find_sequences, open_sequence
-from ..evaluation.runner import (METHODS, STDNET_METHODS, BaselineMethod, EngineMethod, SingleFrameMethod,
-                                 dataset_sequence, evaluate, markdown_table, parse_degradation)
+from ..evaluation.runner import (
+    METHODS,
+    STDNET_METHODS,
+    BaselineMethod,
+    EngineMethod,
+    SingleFrameMethod,
+    dataset_sequence,
+    evaluate,
+    markdown_table,
+    parse_degradation,
+)
 from ..model import WeightsError, load_weights
-from .numbers import scale
 from ..model.weights import read_metadata
 from ..shipped import shipped_weights_path
 from ..streaming import PRECISION_CHOICES, StreamingEngine, resolve_device, resolve_precision
+from .numbers import scale
 
 
 class UsageError(ValueError):
@@ -29,19 +39,29 @@ class UsageError(ValueError):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("eval", help="score STDNet and the baselines on dataset folders",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "eval", help="score STDNet and the baselines on dataset folders", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--data", nargs="+", required=True, metavar="ROOT", help="sequence folders or folders of them")
     p.add_argument("--scale", type=scale, required=True, help="super-resolution factor (4, 8, 16)")
     p.add_argument("--out", type=Path, required=True, help="output folder for metrics.json, metrics.md, figures/")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)}")
-    p.add_argument("--weights", nargs="+", default=[], metavar="FILE",
-                   help="STDNet weights (.safetensors); each file's mode picks stdnet-causal or stdnet-bidirectional")
+    p.add_argument(
+        "--weights",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="STDNet weights (.safetensors); each file's mode picks stdnet-causal or stdnet-bidirectional",
+    )
     p.add_argument("--preset", default="stdnet-lite", help="shipped weights to use when --weights is not given")
     p.add_argument("--lr", default="auto", help="auto, a sensor (indoor, dvsr) or a degradation SPEC (see above)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
-    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
-                   help="STDNet engine precision, auto as the node (the model card's tables: fp32)")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="STDNet engine precision, auto as the node (the model card's tables: fp32)",
+    )
     p.set_defaults(func=run)
 
 
@@ -71,8 +91,10 @@ def stdnet_weights(methods: list[str], files: list[str], preset: str, scale: int
         if method in STDNET_METHODS and method not in chosen:
             path = shipped_weights_path(preset, scale, STDNET_METHODS[method])
             if not path.is_file():
-                raise WeightsError(f"shipped weights {path}: missing; train them (stdnet train --config "
-                                   f"configs/train/{path.stem}.yaml --weights-out shipped) or pass --weights FILE")
+                raise WeightsError(
+                    f"shipped weights {path}: missing; train them (stdnet train --config "
+                    f"configs/train/{path.stem}.yaml --weights-out shipped) or pass --weights FILE"
+                )
             chosen[method] = path
     return chosen
 
@@ -106,8 +128,12 @@ def run(args: argparse.Namespace) -> int:
             else:
                 runners[method] = BaselineMethod(method, args.scale)
         sequences = (dataset_sequence(reader, args.scale, degradation, name) for name, reader in readers)
-        info = {"lr": args.lr, "weights": {m: str(p) for m, p in weights.items()}, "device": str(device),
-                "precision": resolve_precision(args.precision, device)}
+        info = {
+            "lr": args.lr,
+            "weights": {m: str(p) for m, p in weights.items()},
+            "device": str(device),
+            "precision": resolve_precision(args.precision, device),
+        }
         report = evaluate(sequences, runners, args.scale, args.out, info)
     except (UsageError, DatasetError, WeightsError) as err:
         print(f"stdnet eval: error: {err}", file=sys.stderr)

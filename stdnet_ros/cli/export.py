@@ -1,4 +1,5 @@
 """``stdnet export``: the causal streaming step to ONNX (opset 19, DeformConv), checked against PyTorch."""
+
 from pathlib import Path
 
 from ..export import export_causal_step, max_stream_difference

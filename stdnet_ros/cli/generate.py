@@ -1,15 +1,16 @@
 """``stdnet generate``: render synthetic RGB-D sequences into the dataset folder layout (stdnet_ros.data.folders)."""
+
 import argparse
 import time
 from pathlib import Path
 
 import torch
 
+from stdnet_ros.cli.numbers import SCALES, check_render_size, non_negative_int, positive_int
 from stdnet_ros.data import SPLITS, generate_sequence, split_seed, write_sequence
 from stdnet_ros.data.scene import MOTIONS
 from stdnet_ros.depth.degradation import DEFAULT_SENSOR
 from stdnet_ros.evaluation.runner import parse_degradation
-from stdnet_ros.cli.numbers import SCALES, check_render_size, non_negative_int, positive_int
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -33,8 +34,9 @@ def _degradation(text: str):
 
 def register(subparsers) -> None:
     """Add the ``generate`` subcommand."""
-    p = subparsers.add_parser("generate", help="render synthetic RGB-D sequences to OUT/<split>_<index>/",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "generate", help="render synthetic RGB-D sequences to OUT/<split>_<index>/", description=__doc__.splitlines()[0]
+    )
     p.add_argument("out", type=Path, help="output folder; one sub-folder per sequence")
     p.add_argument("--split", choices=SPLITS, default="train", help="seed range to draw scenes from")
     p.add_argument("--sequences", type=positive_int, default=1, help="number of sequences")
@@ -44,9 +46,13 @@ def register(subparsers) -> None:
     p.add_argument("--height", type=positive_int, default=480, help="HR height in pixels, a multiple of 16")
     p.add_argument("--motion", choices=MOTIONS, default="mixed", help="camera and object speed profile")
     p.add_argument("--scales", type=_scales, default=(4, 8, 16), help="LR scales to store, e.g. 4,8,16 ('' for none)")
-    p.add_argument("--lr", type=_degradation, default=DEFAULT_SENSOR,
-                   help="LR simulation for the stored lr_x{s}/ folders: a sensor (indoor, dvsr) or a spec as in "
-                        "stdnet eval --lr, e.g. area:noise=0.02")
+    p.add_argument(
+        "--lr",
+        type=_degradation,
+        default=DEFAULT_SENSOR,
+        help="LR simulation for the stored lr_x{s}/ folders: a sensor (indoor, dvsr) or a spec as in "
+        "stdnet eval --lr, e.g. area:noise=0.02",
+    )
     p.set_defaults(func=run, check=check_render_size)
 
 

@@ -1,9 +1,11 @@
 """Argument types and cross-argument checks of the ``stdnet`` commands: bad numbers fail at parse time with the
 option's name and the expected value, never as a traceback after minutes of work."""
+
 import argparse
 from collections.abc import Callable
 
 from ..model.config import SCALES
+
 RENDER_MULTIPLE = max(SCALES)  # rendered sizes: the LR grid of every scale fits exactly
 
 
@@ -14,11 +16,13 @@ def _number(kind: type, minimum: float, inclusive: bool) -> Callable[[str], floa
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'} {bound}, "
-                                             f"got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'} {bound}, got {text!r}"
+            ) from None
         if not (value >= minimum if inclusive else value > minimum) or value != value:
             raise argparse.ArgumentTypeError(f"expected {bound}, got {text}")
         return value
+
     parse.__name__ = f"{kind.__name__} {bound}"  # argparse names the type in its message
     return parse
 

@@ -7,6 +7,7 @@ A run whose output folder already holds last.safetensors resumes from it, exactl
 stop early (with a checkpoint) so a long run can be done in chunks. The final weights are written when the
 configured iterations are done (rerun a finished run to write them again, e.g. with --weights-out shipped).
 """
+
 import argparse
 import json
 import sys
@@ -18,11 +19,20 @@ from ..training.config import SOURCES, ConfigError, load_config
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train STDNet from a YAML config (resumable; torchrun for multi-GPU)",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "train",
+        help="train STDNet from a YAML config (resumable; torchrun for multi-GPU)",
+        description=__doc__.split("\n\n")[0],
+    )
     p.add_argument("--config", help="YAML file (configs/train/*.yaml); without it every default applies")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override one config key, e.g. --set optim.batch_size=4 (repeatable; value read as YAML)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config key, e.g. --set optim.batch_size=4 (repeatable; value read as YAML)",
+    )
     p.add_argument("--preset", help="model.preset (stdnet, stdnet-lite)")
     p.add_argument("--scale", type=int, help="model.scale (4, 8, 16)")
     p.add_argument("--directions", help="model.directions (causal, bidirectional)")
@@ -38,9 +48,15 @@ def register(subparsers) -> None:
 
 def overrides(args: argparse.Namespace) -> list[str]:
     """The dedicated flags as section.key=value overrides (JSON is YAML), after the --set ones (flags win)."""
-    flags = {"model.preset": args.preset, "model.scale": args.scale, "model.directions": args.directions,
-             "data.source": args.source, "data.roots": args.data, "run.out_dir": args.out,
-             "run.weights": args.weights_out}
+    flags = {
+        "model.preset": args.preset,
+        "model.scale": args.scale,
+        "model.directions": args.directions,
+        "data.source": args.source,
+        "data.roots": args.data,
+        "run.out_dir": args.out,
+        "run.weights": args.weights_out,
+    }
     return list(args.overrides) + [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
 
 

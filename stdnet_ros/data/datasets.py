@@ -1,4 +1,5 @@
 """Open dataset sequences of either layout and find every sequence under a root folder."""
+
 import os
 from pathlib import Path
 

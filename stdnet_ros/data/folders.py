@@ -10,6 +10,7 @@
 Frame numbers have 6 digits and are contiguous from 0; HR width and height are multiples of 16 and of every
 stored LR scale.
 """
+
 import json
 import re
 from collections.abc import Iterable
@@ -47,8 +48,13 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         raise OSError(f"{path}: could not write PNG")
 
 
-def write_sequence(path: str | Path, frames: Iterable[Frame], scales: Iterable[int] = (4, 8, 16),
-                   degradation: Degradation = Degradation(), seed: int = 0) -> int:
+def write_sequence(
+    path: str | Path,
+    frames: Iterable[Frame],
+    scales: Iterable[int] = (4, 8, 16),
+    degradation: Degradation = Degradation(),
+    seed: int = 0,
+) -> int:
     """Write frames in the folder layout and return how many were written.
 
     LR depth for each scale in ``scales`` is simulated with ``degradation`` (its random parts seeded by ``seed``)
@@ -131,8 +137,10 @@ class FolderSequence(SequenceReader):
         if self.has_flow:
             flow_count = numbered_files(self.path / "flow", ".npy", first=1)
             if flow_count != self._count - 1:
-                raise DatasetError(f"{self.path / 'flow'}: {flow_count} flow files for {self._count} frames "
-                                   f"(expected 000001.npy to {self._count - 1:06d}.npy)")
+                raise DatasetError(
+                    f"{self.path / 'flow'}: {flow_count} flow files for {self._count} frames "
+                    f"(expected 000001.npy to {self._count - 1:06d}.npy)"
+                )
         pose_file = self.path / "poses.txt"
         self.poses = read_pose_lines(pose_file, 8, self._count) if pose_file.exists() else None
 

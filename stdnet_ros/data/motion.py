@@ -2,6 +2,7 @@
 
 Time is in seconds, positions in metres, rotations as 3x3 matrices or rotation vectors (radians).
 """
+
 from dataclasses import dataclass
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Pose text files: TUM lines "t tx ty tz qx qy qz qw" (metres, unit quaternion, camera-to-world)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,13 @@ def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """(3, 3) rotation matrix of a quaternion (qx, qy, qz, qw), normalised first."""
     x, y, z, w = np.asarray(q, float) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 def tum_line(time_s: float, pose: np.ndarray) -> str:

@@ -5,6 +5,7 @@ parameter t of a hit *is* its z-depth. Each primitive is intersected in its own 
 keeps t unchanged. Only the pixels inside the screen rectangle of a primitive's bounding sphere are tested.
 All lengths are metres. Directions are passed as three (..., ) component tensors (dx, dy, dz).
 """
+
 import math
 from dataclasses import dataclass
 
@@ -191,9 +192,7 @@ def local_origin(cam_from_local: np.ndarray) -> tuple[float, float, float]:
 def local_dirs(cam_from_local: np.ndarray, x: torch.Tensor, y: torch.Tensor):
     """Local-frame direction components, each (len(y), len(x)), of camera rays (x, y, 1) on a pixel grid."""
     rot = cam_from_local[:3, :3]
-    return tuple(
-        (x * float(rot[0, j]))[None, :] + (y * float(rot[1, j]) + float(rot[2, j]))[:, None] for j in range(3)
-    )
+    return tuple((x * float(rot[0, j]))[None, :] + (y * float(rot[1, j]) + float(rot[2, j]))[:, None] for j in range(3))
 
 
 def surface(prim: Primitive, points: torch.Tensor, origin: tuple[float, float, float], tile_m: float):

@@ -1,4 +1,5 @@
 """The sequence-reader interface shared by every dataset layout, its error type and checked file readers."""
+
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -78,8 +79,9 @@ def read_png(path: Path, channels: int, dtype: type) -> np.ndarray:
         raise DatasetError(f"{path}: missing or unreadable image")
     got_channels = 1 if image.ndim == 2 else image.shape[2]
     if image.dtype != dtype or got_channels != channels:
-        raise DatasetError(f"{path}: expected {channels}-channel {np.dtype(dtype).name}, "
-                           f"got {got_channels}-channel {image.dtype.name}")
+        raise DatasetError(
+            f"{path}: expected {channels}-channel {np.dtype(dtype).name}, got {got_channels}-channel {image.dtype.name}"
+        )
     return image[..., ::-1].copy() if channels == 3 else image
 
 

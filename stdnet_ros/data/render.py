@@ -1,4 +1,5 @@
 """Render one view of a scene: exact z-depth, textured Lambert-shaded RGB, and per-pixel object-local hit points."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ def object_poses(scene: Scene, time_s: float) -> np.ndarray:
 
 def rotate(rot: np.ndarray, vectors: torch.Tensor) -> torch.Tensor:
     """(M, 3) float32 vectors multiplied by a (3, 3) matrix (elementwise: tiny matmuls stall on busy shared CPUs)."""
-    return sum(vectors[:, j:j + 1] * torch.from_numpy(rot[:, j]).float() for j in range(3))
+    return sum(vectors[:, j : j + 1] * torch.from_numpy(rot[:, j]).float() for j in range(3))
 
 
 def transform(pose: np.ndarray, points: torch.Tensor) -> torch.Tensor:

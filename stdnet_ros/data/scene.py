@@ -2,6 +2,7 @@
 
 World frame: z up, floor at z = 0, metres. Camera frame: OpenCV (x right, y down, z forward).
 """
+
 import math
 from dataclasses import dataclass
 
@@ -69,8 +70,9 @@ def speed_limits(motion: str, rng: np.random.Generator) -> tuple[float, float, f
     raise ValueError(f"motion: unknown {motion!r}, expected one of {MOTIONS}")
 
 
-def random_scene(rng: np.random.Generator, intr: Intrinsics, motion: str,
-                 textures: TexturePool = TRAINING_TEXTURES) -> Scene:
+def random_scene(
+    rng: np.random.Generator, intr: Intrinsics, motion: str, textures: TexturePool = TRAINING_TEXTURES
+) -> Scene:
     """A random room, camera path and objects placed in the initial view, clear of the camera path for 60 s;
     every surface's texture drawn from ``textures``."""
     cam_speed, cam_dps, obj_speed, obj_dps = speed_limits(motion, rng)
@@ -95,17 +97,26 @@ def random_scene(rng: np.random.Generator, intr: Intrinsics, motion: str,
 def _camera_trajectory(rng: np.random.Generator, half: np.ndarray, speed: float, dps: float) -> Trajectory:
     """Camera path inside the room (0.8 m from the walls), aimed roughly at the room centre."""
     margin = 0.8
-    start = np.array([
-        rng.uniform(-half[0] + margin, half[0] - margin),
-        rng.uniform(-half[1] + margin, half[1] - margin),
-        rng.uniform(1.0, min(2.0, 2 * half[2] - margin)),
-    ])
+    start = np.array(
+        [
+            rng.uniform(-half[0] + margin, half[0] - margin),
+            rng.uniform(-half[1] + margin, half[1] - margin),
+            rng.uniform(1.0, min(2.0, 2 * half[2] - margin)),
+        ]
+    )
     wall_gap = min(half[0] - abs(start[0]), half[1] - abs(start[1]), 2 * half[2] - start[2], start[2]) - 0.5
     yaw = math.atan2(-start[1], -start[0]) + rng.uniform(-1.0, 1.0)
     rotation0 = look_rotation(yaw, rng.uniform(math.radians(-20), math.radians(5)))
     return random_trajectory(
-        rng, rotation0, start, speed, min(2.0, wall_gap), dps, 45.0,
-        trans_axis_weights=(1.0, 1.0, 0.3), rot_axis_weights=CAMERA_ROT_WEIGHTS,
+        rng,
+        rotation0,
+        start,
+        speed,
+        min(2.0, wall_gap),
+        dps,
+        45.0,
+        trans_axis_weights=(1.0, 1.0, 0.3),
+        rot_axis_weights=CAMERA_ROT_WEIGHTS,
     )
 
 
@@ -130,8 +141,13 @@ def _place_object(rng, intr, room, camera, cam_positions, max_speed, max_dps, te
     room_half = np.array(room.primitive.size)
     room_centre = room.trajectory.position0
     for _ in range(OBJECT_TRIES):
-        ray_cam = np.array([(rng.uniform(0, intr.width) - 0.5 - intr.cx) / intr.fx,
-                            (rng.uniform(0, intr.height) - 0.5 - intr.cy) / intr.fy, 1.0])
+        ray_cam = np.array(
+            [
+                (rng.uniform(0, intr.width) - 0.5 - intr.cx) / intr.fx,
+                (rng.uniform(0, intr.height) - 0.5 - intr.cy) / intr.fy,
+                1.0,
+            ]
+        )
         ray_world = c2w[:3, :3] @ ray_cam
         origin = tuple(float(c) for c in c2w[:3, 3] - room_centre)
         wall_t = float(intersect(room.primitive, origin, tuple(torch.tensor([float(c)]) for c in ray_world))[0])

@@ -5,6 +5,7 @@ hit object's local frame, moved with the object's pose at t and projected by the
 geometric motion, so points hidden behind something else at t still get their flow (as Sintel's flow does);
 it is NaN for frame 0 and where the point leaves the view or falls behind the camera.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,8 +116,9 @@ def forward_flow(previous: View, obj_to_world: np.ndarray, cam_to_world: np.ndar
     return flow.reshape(h, w, 2).numpy()
 
 
-def generate_sequence(seed: int, num_frames: int, width: int = 640, height: int = 480,
-                      motion: str = "mixed") -> SyntheticSequence:
+def generate_sequence(
+    seed: int, num_frames: int, width: int = 640, height: int = 480, motion: str = "mixed"
+) -> SyntheticSequence:
     """A deterministic random sequence (scene, camera and object motion all drawn from ``seed``); iterate it for Frames.
 
     The scene does not depend on ``num_frames``: a shorter sequence is a prefix of a longer one with the same seed.

@@ -11,6 +11,7 @@ centre is at (319.5, 239.5), so we use cx = 319.5, cy = 239.5. Poses are convert
 (x forward, y right, z down) to OpenCV camera axes (x right, y down, z forward); the world frame stays theirs.
 Depth is returned as stored (far sky values included), with non-finite values set to 0. No LR depth is stored.
 """
+
 from pathlib import Path
 
 import numpy as np

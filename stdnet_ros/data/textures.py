@@ -4,6 +4,7 @@ A texture is stored as square (S, S, 3) float32 RGB in [0, 1] and tiles the surf
 Two disjoint pools: ``TRAINING_TEXTURES`` for the train and val splits, ``HELD_OUT_TEXTURES`` for the test split
 only, so a test table measures generalisation to appearance the network never saw.
 """
+
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -16,8 +17,22 @@ TEXTURE_SIZE = 256  # texels per tile side at mip level 0
 MIN_MIP_SIZE = 4
 # skimage.data images that ship inside the scikit-image wheel (no download).
 PHOTO_NAMES = (
-    "astronaut", "brick", "camera", "chelsea", "coffee", "coins", "grass", "gravel",
-    "rocket", "moon", "immunohistochemistry", "hubble_deep_field", "cell", "page", "text", "colorwheel",
+    "astronaut",
+    "brick",
+    "camera",
+    "chelsea",
+    "coffee",
+    "coins",
+    "grass",
+    "gravel",
+    "rocket",
+    "moon",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "cell",
+    "page",
+    "text",
+    "colorwheel",
 )
 PROCEDURAL_NAMES = ("checker", "stripes", "blobs")
 HELD_OUT_PHOTO_NAMES = ("retina", "clock", "logo", "microaneurysms")  # also bundled, never in a training scene
@@ -48,7 +63,7 @@ def photo(name: str) -> np.ndarray:
     h, w = img.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    square = np.ascontiguousarray(img[top:top + side, left:left + side])
+    square = np.ascontiguousarray(img[top : top + side, left : left + side])
     return cv2.resize(square, (TEXTURE_SIZE, TEXTURE_SIZE), interpolation=cv2.INTER_AREA)
 
 
@@ -70,14 +85,14 @@ def procedural(name: str, rng: np.random.Generator) -> np.ndarray:
         wrapped = torch.from_numpy(np.pad(grid, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="wrap"))
         up = F.interpolate(wrapped, scale_factor=n // k, mode="bicubic", align_corners=False)
         pad = n // k
-        mask = up[0, 0, pad:pad + n, pad:pad + n].clamp(0.0, 1.0).numpy()
+        mask = up[0, 0, pad : pad + n, pad : pad + n].clamp(0.0, 1.0).numpy()
     elif name == "dots":
         k = int(rng.integers(2, 7))  # k x k dots per tile
         cell = (coords * k) % 1.0 - 0.5
         radius = rng.uniform(0.2, 0.45)
-        mask = ((cell[:, None] ** 2 + cell[None, :] ** 2) < radius ** 2).astype(np.float32)
+        mask = ((cell[:, None] ** 2 + cell[None, :] ** 2) < radius**2).astype(np.float32)
     elif name == "waves":
-        kx, ky = (int(4 * 2 ** v) for v in rng.integers(0, 2, 2))  # 4 or 8 whole periods per tile on each axis
+        kx, ky = (int(4 * 2**v) for v in rng.integers(0, 2, 2))  # 4 or 8 whole periods per tile on each axis
         mask = 0.5 + 0.5 * np.sin(2 * np.pi * (kx * coords[None, :] + ky * coords[:, None])).astype(np.float32)
     else:
         names = PROCEDURAL_NAMES + HELD_OUT_PROCEDURAL_NAMES

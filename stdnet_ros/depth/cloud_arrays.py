@@ -10,6 +10,7 @@ Layouts are those of depth_image_proc / PCL (``PointCloud2Modifier::setPointClou
 Points are in the camera optical frame in metres; invalid depth (NaN, inf, <= 0) gives NaN x, y, z and the
 cloud stays organized (H rows x W columns). All values little-endian.
 """
+
 from functools import lru_cache
 
 import numpy as np
@@ -17,8 +18,9 @@ import numpy as np
 from stdnet_ros.depth.geometry import Intrinsics, pixel_rays
 
 XYZ_DTYPE = np.dtype({"names": ["x", "y", "z"], "formats": ["<f4"] * 3, "offsets": [0, 4, 8], "itemsize": 16})
-XYZRGB_DTYPE = np.dtype({"names": ["x", "y", "z", "rgb"], "formats": ["<f4"] * 4, "offsets": [0, 4, 8, 16],
-                         "itemsize": 32})
+XYZRGB_DTYPE = np.dtype(
+    {"names": ["x", "y", "z", "rgb"], "formats": ["<f4"] * 4, "offsets": [0, 4, 8, 16], "itemsize": 32}
+)
 
 
 def cloud_shape(intr: Intrinsics, decimation: int = 1) -> tuple[int, int]:
@@ -49,8 +51,13 @@ def _rays(intr: Intrinsics, decimation: int) -> np.ndarray:
     return rays
 
 
-def cloud_buffer(depth_m: np.ndarray, intr: Intrinsics, rgb: np.ndarray | None = None,
-                 decimation: int = 1, out: np.ndarray | None = None) -> np.ndarray:
+def cloud_buffer(
+    depth_m: np.ndarray,
+    intr: Intrinsics,
+    rgb: np.ndarray | None = None,
+    decimation: int = 1,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Organized cloud as an (h, w) structured array of ``XYZ_DTYPE`` (no rgb) or ``XYZRGB_DTYPE``.
 
     :param depth_m: (H, W) z-depth in metres, H x W = intr.height x intr.width; NaN, inf or <= 0 is invalid.
@@ -64,8 +71,9 @@ def cloud_buffer(depth_m: np.ndarray, intr: Intrinsics, rgb: np.ndarray | None =
     if depth_m.shape != (intr.height, intr.width):
         raise ValueError(f"depth: shape {depth_m.shape} != intrinsics (height {intr.height}, width {intr.width})")
     if rgb is not None and (rgb.shape != depth_m.shape + (3,) or rgb.dtype != np.uint8):
-        raise ValueError(f"rgb: expected uint8 {depth_m.shape + (3,)} aligned with the depth, got {rgb.dtype} "
-                         f"{rgb.shape}")
+        raise ValueError(
+            f"rgb: expected uint8 {depth_m.shape + (3,)} aligned with the depth, got {rgb.dtype} {rgb.shape}"
+        )
     rays = _rays(intr, decimation)
     depth = depth_m[::decimation, ::decimation]
     dtype = XYZ_DTYPE if rgb is None else XYZRGB_DTYPE

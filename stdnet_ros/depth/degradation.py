@@ -33,6 +33,7 @@ Named sensors (``SENSORS``; evaluation reports both, ``stdnet eval --lr auto`` s
            hardware specification: systematic error < 11 mm + 0.1 % of distance, random error <= 17 mm, confirmed
            by Toelgyessy et al., Sensors 2021), taken as the bin width, on DVSR's dToF model.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,13 +61,16 @@ class Degradation:
         if self.range_m <= 0 or self.bins < 2:
             raise ValueError(f"degradation: range_m must be > 0 and bins >= 2, got {self.range_m} and {self.bins}")
         if self.photons < 0 or self.noise < 0 or not 0 <= self.dropout <= 1:
-            raise ValueError(f"degradation: photons, noise >= 0 and dropout in [0, 1], got "
-                             f"{self.photons}, {self.noise}, {self.dropout}")
+            raise ValueError(
+                f"degradation: photons, noise >= 0 and dropout in [0, 1], got "
+                f"{self.photons}, {self.noise}, {self.dropout}"
+            )
         if self.photons and self.kind != "dtof":
             raise ValueError(f"degradation: photons applies to kind 'dtof' only, got kind {self.kind!r}")
 
-    def apply(self, depth_m: torch.Tensor, rgb: torch.Tensor | None, scale: int,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+    def apply(
+        self, depth_m: torch.Tensor, rgb: torch.Tensor | None, scale: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """(..., H/s, W/s) float32 LR depth in metres (0 = invalid) from (..., H, W) depth and (..., 3, H, W) rgb.
 
         ``rgb`` is only read by kind 'dtof' and may be None for the others. ``generator`` (on the device of
@@ -78,7 +82,7 @@ class Degradation:
         elif self.kind == "area":
             lr = _area(depth, scale)
         elif self.kind == "nearest":
-            lr = depth[..., scale // 2::scale, scale // 2::scale].clone()
+            lr = depth[..., scale // 2 :: scale, scale // 2 :: scale].clone()
         else:
             lr = _bicubic(depth, scale)
         if self.noise:
@@ -96,14 +100,25 @@ SENSORS = {
 DEFAULT_SENSOR = "indoor"
 
 
-def degrade(depth_m: torch.Tensor, rgb: torch.Tensor | None, scale: int, kind: str = "dtof",
-            generator: torch.Generator | None = None, **params) -> torch.Tensor:
+def degrade(
+    depth_m: torch.Tensor,
+    rgb: torch.Tensor | None,
+    scale: int,
+    kind: str = "dtof",
+    generator: torch.Generator | None = None,
+    **params,
+) -> torch.Tensor:
     """Shortcut for ``Degradation(kind, **params).apply(depth_m, rgb, scale, generator)``."""
     return Degradation(kind, **params).apply(depth_m, rgb, scale, generator)
 
 
-def degrade_numpy(depth_m: np.ndarray, rgb: np.ndarray | None, scale: int, degradation: Degradation = Degradation(),
-                  seed: int | None = None) -> np.ndarray:
+def degrade_numpy(
+    depth_m: np.ndarray,
+    rgb: np.ndarray | None,
+    scale: int,
+    degradation: Degradation = Degradation(),
+    seed: int | None = None,
+) -> np.ndarray:
     """(h, w) float32 LR depth in metres from (H, W) depth in metres and (H, W, 3) uint8 RGB (numpy, as on disk)."""
     rgb_t = None if rgb is None else torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
     generator = None if seed is None else torch.Generator().manual_seed(seed)
@@ -153,8 +168,15 @@ def _bicubic(depth: torch.Tensor, s: int) -> torch.Tensor:
     return lr.reshape(*lead, h // s, w // s)
 
 
-def _dtof(depth: torch.Tensor, albedo: torch.Tensor, s: int, range_m: float, bins: int, photons: float,
-          generator: torch.Generator | None) -> torch.Tensor:
+def _dtof(
+    depth: torch.Tensor,
+    albedo: torch.Tensor,
+    s: int,
+    range_m: float,
+    bins: int,
+    photons: float,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     """Peak of each block's weighted depth histogram: sort each block's bins, sum runs of equal bins, take the max.
 
     Only the (at most s*s) occupied bins of a block are touched; the first maximal run is the nearest bin.

@@ -3,6 +3,7 @@
 Pixel (u, v) is the centre of the pixel in column u, row v; the image spans [-0.5, W - 0.5] in x.
 Depth is z-depth in metres (distance along the optical axis), never ray length.
 """
+
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -59,7 +60,9 @@ def backproject(depth_m: np.ndarray, intr: Intrinsics, rays: np.ndarray | None =
     ``rays`` (from :func:`pixel_rays`) may be passed to skip recomputing them every frame.
     """
     if depth_m.shape != (intr.height, intr.width):
-        raise ValueError(f"depth: expected shape ({intr.height}, {intr.width}) from the intrinsics, got {depth_m.shape}")
+        raise ValueError(
+            f"depth: expected shape ({intr.height}, {intr.width}) from the intrinsics, got {depth_m.shape}"
+        )
     if rays is None:
         rays = pixel_rays(intr)
     z = np.where(np.isfinite(depth_m) & (depth_m > 0), depth_m, np.nan).astype(np.float32)

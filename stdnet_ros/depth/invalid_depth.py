@@ -2,6 +2,7 @@
 
 Depth tensors are (B, 1, h, w) in metres. Everything stays on the tensor's device (no host sync).
 """
+
 import math
 
 import numpy as np

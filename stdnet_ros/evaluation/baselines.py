@@ -16,6 +16,7 @@ every invalid LR pixel is set back to NaN (:func:`upsample_masked`).
 The three guided filters weigh neighbours by the RGB guide only, so each is linear in the depth it
 filters: depth needs no normalisation, and their sigma / eps are in guide units (noted per constant).
 """
+
 from collections.abc import Callable
 
 import cv2
@@ -58,8 +59,7 @@ def _mask(hr_depth_m: np.ndarray, hr_invalid: np.ndarray) -> np.ndarray:
 
 def _check_guide(rgb: np.ndarray, hr_shape: tuple[int, int]) -> None:
     if rgb.shape != hr_shape + (3,) or rgb.dtype != np.uint8:
-        raise ValueError(f"rgb: expected uint8 {hr_shape + (3,)} aligned with the HR grid, "
-                         f"got {rgb.dtype} {rgb.shape}")
+        raise ValueError(f"rgb: expected uint8 {hr_shape + (3,)} aligned with the HR grid, got {rgb.dtype} {rgb.shape}")
 
 
 def nearest(lr_depth_m: np.ndarray, rgb: np.ndarray | None, scale: int) -> np.ndarray:
@@ -76,8 +76,9 @@ def guided_filter(lr_depth_m: np.ndarray, rgb: np.ndarray, scale: int) -> np.nda
     """He et al. guided filter of the bicubic depth with the RGB guide (cv2.ximgproc.guidedFilter)."""
     hr, hr_invalid = upsample_masked(lr_depth_m, scale, cv2.INTER_CUBIC)
     _check_guide(rgb, hr.shape)
-    out = cv2.ximgproc.guidedFilter(guide=rgb.astype(np.float32) / 255.0, src=hr,
-                                    radius=GUIDED_FILTER_RADIUS_PX, eps=GUIDED_FILTER_EPS)
+    out = cv2.ximgproc.guidedFilter(
+        guide=rgb.astype(np.float32) / 255.0, src=hr, radius=GUIDED_FILTER_RADIUS_PX, eps=GUIDED_FILTER_EPS
+    )
     return _mask(out, hr_invalid)
 
 
@@ -85,10 +86,13 @@ def joint_bilateral(lr_depth_m: np.ndarray, rgb: np.ndarray, scale: int) -> np.n
     """Joint bilateral filter of the bicubic depth with the RGB guide (cv2.ximgproc.jointBilateralFilter)."""
     hr, hr_invalid = upsample_masked(lr_depth_m, scale, cv2.INTER_CUBIC)
     _check_guide(rgb, hr.shape)
-    out = cv2.ximgproc.jointBilateralFilter(joint=rgb.astype(np.float32) / 255.0, src=hr,
-                                            d=JOINT_BILATERAL_DIAMETER_PX,
-                                            sigmaColor=JOINT_BILATERAL_SIGMA_COLOR,
-                                            sigmaSpace=JOINT_BILATERAL_SIGMA_SPACE_PX)
+    out = cv2.ximgproc.jointBilateralFilter(
+        joint=rgb.astype(np.float32) / 255.0,
+        src=hr,
+        d=JOINT_BILATERAL_DIAMETER_PX,
+        sigmaColor=JOINT_BILATERAL_SIGMA_COLOR,
+        sigmaSpace=JOINT_BILATERAL_SIGMA_SPACE_PX,
+    )
     return _mask(out, hr_invalid)
 
 
@@ -96,10 +100,14 @@ def fast_global_smoother(lr_depth_m: np.ndarray, rgb: np.ndarray, scale: int) ->
     """Fast global smoother (Min et al. 2014) of the bicubic depth with the RGB guide."""
     hr, hr_invalid = upsample_masked(lr_depth_m, scale, cv2.INTER_CUBIC)
     _check_guide(rgb, hr.shape)
-    out = cv2.ximgproc.fastGlobalSmootherFilter(guide=rgb, src=hr, lambda_=FGS_LAMBDA,
-                                                sigma_color=FGS_SIGMA_COLOR,
-                                                lambda_attenuation=FGS_LAMBDA_ATTENUATION,
-                                                num_iter=FGS_NUM_ITER)
+    out = cv2.ximgproc.fastGlobalSmootherFilter(
+        guide=rgb,
+        src=hr,
+        lambda_=FGS_LAMBDA,
+        sigma_color=FGS_SIGMA_COLOR,
+        lambda_attenuation=FGS_LAMBDA_ATTENUATION,
+        num_iter=FGS_NUM_ITER,
+    )
     return _mask(out, hr_invalid)
 
 

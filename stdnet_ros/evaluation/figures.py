@@ -8,6 +8,7 @@
 Depth uses the turbo colour map, errors viridis, both without their darkest end; invalid or missing
 values (NaN, depth <= 0) are pure black. Inputs: depth in metres, RGB as uint8 RGB (not BGR).
 """
+
 import cv2
 import numpy as np
 
@@ -57,8 +58,16 @@ def depth_range_m(gt_m: np.ndarray) -> tuple[float, float]:
 
 
 def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: float = 0.5) -> None:
-    cv2.putText(img=canvas, text=text, org=(x, y), fontFace=FONT, fontScale=scale, color=BLACK,
-                thickness=1, lineType=cv2.LINE_AA)
+    cv2.putText(
+        img=canvas,
+        text=text,
+        org=(x, y),
+        fontFace=FONT,
+        fontScale=scale,
+        color=BLACK,
+        thickness=1,
+        lineType=cv2.LINE_AA,
+    )
 
 
 def _fit_width(image: np.ndarray, max_width: int) -> np.ndarray:
@@ -68,11 +77,12 @@ def _fit_width(image: np.ndarray, max_width: int) -> np.ndarray:
     return cv2.resize(src=image, dsize=(max_width, round(h * max_width / w)), interpolation=cv2.INTER_AREA)
 
 
-def _draw_colorbar(canvas: np.ndarray, x: int, y: int, height: int, vmin: float, vmax: float,
-                   colormap: int, unit: str, fmt: str) -> None:
+def _draw_colorbar(
+    canvas: np.ndarray, x: int, y: int, height: int, vmin: float, vmax: float, colormap: int, unit: str, fmt: str
+) -> None:
     """Vertical bar at (x, y) of the given height, vmax at the top, with tick labels and the unit above."""
     ramp = np.linspace(vmax, vmin, height)[:, None].repeat(COLORBAR_WIDTH_PX, axis=1)
-    canvas[y:y + height, x:x + COLORBAR_WIDTH_PX] = colorize(ramp, vmin, vmax, colormap)
+    canvas[y : y + height, x : x + COLORBAR_WIDTH_PX] = colorize(ramp, vmin, vmax, colormap)
     _text(canvas, unit, x, y - 8)
     for i in range(COLORBAR_TICKS):
         frac = i / (COLORBAR_TICKS - 1)
@@ -92,7 +102,7 @@ def _place(canvas: np.ndarray, image: np.ndarray, label: str, row: int, col: int
     h, w = image.shape[:2]
     x = GAP_PX + col * (w + GAP_PX)
     y = TITLE_HEIGHT_PX + row * (LABEL_HEIGHT_PX + h + GAP_PX) + LABEL_HEIGHT_PX
-    canvas[y:y + h, x:x + w] = image
+    canvas[y : y + h, x : x + w] = image
     _text(canvas, label, x + 2, y - 7)
     return x, y
 
@@ -127,8 +137,9 @@ def save_frame_figure(path, rgb: np.ndarray, gt_m: np.ndarray, preds: dict[str, 
         _place(canvas, panel(colorize(_depth_or_nan(pred), vmin, vmax, DEPTH_COLORMAP)), name, 0, col)
         err = errors_cm[name]
         rmse = np.sqrt(np.mean(err[np.isfinite(err)] ** 2)) if np.isfinite(err).any() else float("nan")
-        _place(canvas, panel(colorize(err, 0.0, err_max_cm, ERROR_COLORMAP)), f"{name} |err|, RMSE {rmse:.1f} cm",
-               1, col)
+        _place(
+            canvas, panel(colorize(err, 0.0, err_max_cm, ERROR_COLORMAP)), f"{name} |err|, RMSE {rmse:.1f} cm", 1, col
+        )
     bar_x = canvas.shape[1] - COLORBAR_AREA_PX + 4
     _draw_colorbar(canvas, bar_x, depth_y, first.shape[0], vmin, vmax, DEPTH_COLORMAP, "depth m", ".2f")
     _draw_colorbar(canvas, bar_x, err_y, first.shape[0], 0.0, err_max_cm, ERROR_COLORMAP, "err cm", ".1f")
@@ -155,6 +166,15 @@ def save_xt_slice_figure(path, gt_stack_m: np.ndarray, preds_stack: dict[str, np
     canvas = _grid_canvas(len(images), 1, panel_h, panel_w)
     _text(canvas, f"row {row} over {frames} frames: x across, time down (black: no depth)", GAP_PX, 24, 0.55)
     tops = [_place(canvas, image, name, r, 0)[1] for r, (name, image) in enumerate(images.items())]
-    _draw_colorbar(canvas, canvas.shape[1] - COLORBAR_AREA_PX + 4, tops[0], tops[-1] + panel_h - tops[0],
-                   vmin, vmax, DEPTH_COLORMAP, "depth m", ".2f")
+    _draw_colorbar(
+        canvas,
+        canvas.shape[1] - COLORBAR_AREA_PX + 4,
+        tops[0],
+        tops[-1] + panel_h - tops[0],
+        vmin,
+        vmax,
+        DEPTH_COLORMAP,
+        "depth m",
+        ".2f",
+    )
     return _write(path, canvas)

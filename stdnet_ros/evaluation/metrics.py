@@ -18,13 +18,14 @@ sequence, not averaged per frame. Differences from the reference scripts, all do
 Depth arguments are in metres, results in cm. Flow is (H, W, 2) float32 in HR pixels, (dx, dy), from the
 previous frame to the current one (a pixel at (u, v) in frame t-1 is at (u + dx, v + dy) in frame t).
 """
+
 import math
 
 import numpy as np
 
-from .baselines import bicubic
-from ..depth.invalid_depth import valid_array
 from ..depth.geometry import Intrinsics, backproject, project
+from ..depth.invalid_depth import valid_array
+from .baselines import bicubic
 
 CM_PER_M = 100.0
 
@@ -70,14 +71,15 @@ def forward_splat(depth_m: np.ndarray, flow_px: np.ndarray) -> np.ndarray:
         for ay in (0, 1):
             tx, ty = x0 + ax, y0 + ay
             inside = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
-            hit = inside & ((fx - ax) ** 2 + (fy - ay) ** 2 < SPLAT_RADIUS_PX ** 2)
+            hit = inside & ((fx - ax) ** 2 + (fy - ay) ** 2 < SPLAT_RADIUS_PX**2)
             np.minimum.at(zbuf, ty[hit] * w + tx[hit], z[hit])
     zbuf[np.isinf(zbuf)] = np.nan
     return zbuf.reshape(h, w)
 
 
-def flow_from_depth_and_poses(depth_prev_m: np.ndarray, pose_prev_c2w: np.ndarray, pose_cur_c2w: np.ndarray,
-                              intrinsics: Intrinsics) -> np.ndarray:
+def flow_from_depth_and_poses(
+    depth_prev_m: np.ndarray, pose_prev_c2w: np.ndarray, pose_cur_c2w: np.ndarray, intrinsics: Intrinsics
+) -> np.ndarray:
     """(H, W, 2) float32 optical flow in pixels from the previous to the current frame of a static scene.
 
     Poses are 4x4 camera-to-world transforms (OpenCV camera axes: x right, y down, z forward; metres).
@@ -176,8 +178,14 @@ class SequenceMetrics:
 
         An error is None when no pixel was scored for it.
         """
-        out = {"rmse_cm": None, "mae_cm": None, "edge_rmse_cm": None, "tepe_cm": None,
-               "coverage": None, "frames": self.frames}
+        out = {
+            "rmse_cm": None,
+            "mae_cm": None,
+            "edge_rmse_cm": None,
+            "tepe_cm": None,
+            "coverage": None,
+            "frames": self.frames,
+        }
         if self._n_gt:
             out["coverage"] = self._n_both / self._n_gt
             first = self._edge_threshold_bin()

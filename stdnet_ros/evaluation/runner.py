@@ -20,6 +20,7 @@ up to 1 px off the pixel centre) on all but at most STATIC_MAX_OUTLIER_FRACTION 
 Moving objects break that agreement: on generated 160x128 scenes the outlier share was <= 0.2 % with every object
 frozen and >= 1.4 % with the objects moving. Otherwise TEPE is null.
 """
+
 import json
 import math
 import time
@@ -31,15 +32,15 @@ from typing import Protocol
 
 import numpy as np
 
-from .baselines import BASELINES, run_baseline
 from ..data import DatasetError, SequenceReader
 from ..data.scene import FPS
 from ..depth.degradation import DEFAULT_SENSOR, KINDS, SENSORS, Degradation, degrade_numpy
-from .figures import save_frame_figure, save_xt_slice_figure
 from ..depth.geometry import backproject
 from ..depth.invalid_depth import valid_array
-from .metrics import SequenceMetrics, flow_from_depth_and_poses, forward_splat, mean_over_sequences
 from ..streaming import StreamingEngine
+from .baselines import BASELINES, run_baseline
+from .figures import save_frame_figure, save_xt_slice_figure
+from .metrics import SequenceMetrics, flow_from_depth_and_poses, forward_splat, mean_over_sequences
 
 # method -> the direction pattern of the weights it runs; stdnet-single-frame is the temporal ablation (SingleFrameMethod)
 STDNET_METHODS = {"stdnet-causal": "causal", "stdnet-bidirectional": "bidirectional", "stdnet-single-frame": "causal"}
@@ -127,8 +128,9 @@ class SingleFrameMethod(EngineMethod):
         return super().push(index, frame) + self.flush()
 
 
-def evaluate_sequence(sequence: EvalSequence, methods: dict[str, Method], scale: int,
-                      figures_dir: Path | None = None) -> dict[str, dict]:
+def evaluate_sequence(
+    sequence: EvalSequence, methods: dict[str, Method], scale: int, figures_dir: Path | None = None
+) -> dict[str, dict]:
     """Run every method over the sequence once; per method its metrics.py result plus ms_per_frame.
 
     With ``figures_dir``, writes <name>_frame<k>.png (middle frame: depth and error per method) and
@@ -178,8 +180,9 @@ def evaluate_sequence(sequence: EvalSequence, methods: dict[str, Method], scale:
         raise RuntimeError(f"{sequence.name}: {missing} did not return all {count} frames")
     if figures_dir is not None and count:
         _save_figures(figures_dir, sequence.name, pending.get(figure_index), figure_index, figure_preds, xt_rows, row)
-    return {name: {**metrics[name].result(), "ms_per_frame": 1000.0 * seconds[name] / max(count, 1)}
-            for name in methods}
+    return {
+        name: {**metrics[name].result(), "ms_per_frame": 1000.0 * seconds[name] / max(count, 1)} for name in methods
+    }
 
 
 def _check_frame(name: str, index: int, frame: EvalFrame, scale: int) -> None:
@@ -195,19 +198,26 @@ def _check_frame(name: str, index: int, frame: EvalFrame, scale: int) -> None:
         raise DatasetError(f"{name} frame {index}: " + "; ".join(problems))
 
 
-def _save_figures(folder: Path, name: str, frame: EvalFrame | None, index: int, preds: dict, xt_rows: dict,
-                  row: int) -> None:
+def _save_figures(
+    folder: Path, name: str, frame: EvalFrame | None, index: int, preds: dict, xt_rows: dict, row: int
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     stem = name.replace("/", "_")
     if frame is not None:
-        save_frame_figure(folder / f"{stem}_frame{index:06d}.png", frame.rgb, frame.gt_m, preds,
-                          f"{name} frame {index}")
+        save_frame_figure(
+            folder / f"{stem}_frame{index:06d}.png", frame.rgb, frame.gt_m, preds, f"{name} frame {index}"
+        )
     stacks = {k: np.stack(v)[:, None] for k, v in xt_rows.items()}
     save_xt_slice_figure(folder / f"{stem}_xt_row{row}.png", stacks.pop("GT"), stacks, 0)
 
 
-def evaluate(sequences: Iterable[EvalSequence], methods: dict[str, Method], scale: int,
-             out_dir: Path | None = None, info: dict | None = None) -> dict:
+def evaluate(
+    sequences: Iterable[EvalSequence],
+    methods: dict[str, Method],
+    scale: int,
+    out_dir: Path | None = None,
+    info: dict | None = None,
+) -> dict:
     """Evaluate every sequence; returns the metrics.json dict, and with ``out_dir`` writes metrics.json,
     metrics.md and figures/ there. ``info`` is added to the top level of the report."""
     per_method: dict[str, dict[str, dict]] = {name: {} for name in methods}
@@ -220,9 +230,12 @@ def evaluate(sequences: Iterable[EvalSequence], methods: dict[str, Method], scal
         for name, result in results.items():
             per_method[name][sequence.name] = result
         sequence_info[sequence.name] = {"frames": results[next(iter(results))]["frames"], **sequence.info}
-    report = {"scale": scale, **(info or {}), "sequences": sequence_info,
-              "methods": {name: {"sequences": seqs, "mean": _mean(list(seqs.values()))}
-                          for name, seqs in per_method.items()}}
+    report = {
+        "scale": scale,
+        **(info or {}),
+        "sequences": sequence_info,
+        "methods": {name: {"sequences": seqs, "mean": _mean(list(seqs.values()))} for name, seqs in per_method.items()},
+    }
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         (Path(out_dir) / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -246,10 +259,12 @@ def markdown_table(report: dict) -> str:
     header = "| {} | RMSE cm | MAE cm | edge RMSE cm | TEPE cm | coverage | ms/frame |\n|---|---|---|---|---|---|---|\n"
     methods = report["methods"]
     count = len(report["sequences"])
-    lines = [f"# Depth super-resolution x{report['scale']}\n\n",
-             f"Mean over {count} sequence(s); errors over valid ground-truth pixels pooled over all frames of a "
-             f"sequence, lower is better; coverage = share of valid-GT pixels with a prediction.\n\n",
-             header.format("method")]
+    lines = [
+        f"# Depth super-resolution x{report['scale']}\n\n",
+        f"Mean over {count} sequence(s); errors over valid ground-truth pixels pooled over all frames of a "
+        f"sequence, lower is better; coverage = share of valid-GT pixels with a prediction.\n\n",
+        header.format("method"),
+    ]
 
     def row(label, r):
         cells = [_cell(r[k]) for k in METRIC_KEYS] + [_cell(r["coverage"], 3), _cell(r["ms_per_frame"], 1)]
@@ -264,8 +279,10 @@ def markdown_table(report: dict) -> str:
 
 # --- dataset folders as evaluation sequences ---
 
-def rigid_outlier_fraction(depth_prev_m: np.ndarray, depth_cur_m: np.ndarray, pose_prev_c2w: np.ndarray,
-                           pose_cur_c2w: np.ndarray, intrinsics) -> float:
+
+def rigid_outlier_fraction(
+    depth_prev_m: np.ndarray, depth_cur_m: np.ndarray, pose_prev_c2w: np.ndarray, pose_cur_c2w: np.ndarray, intrinsics
+) -> float:
     """Share of the compared pixels where the previous (H, W) depth, moved rigidly by the camera poses and
     forward-splatted into the current view, disagrees with the current depth (1.0 if no pixel compares)."""
     prev_to_cur = np.linalg.inv(pose_cur_c2w) @ pose_prev_c2w
@@ -285,8 +302,12 @@ def _neighbour_step(depth_m: np.ndarray) -> np.ndarray:
     pixel centre can be from that pixel's depth (slanted surfaces, and edges, where it is large)."""
     padded = np.pad(depth_m, 1, mode="edge")
     centre = padded[1:-1, 1:-1]
-    steps = [np.abs(padded[1:-1, :-2] - centre), np.abs(padded[1:-1, 2:] - centre),
-             np.abs(padded[:-2, 1:-1] - centre), np.abs(padded[2:, 1:-1] - centre)]
+    steps = [
+        np.abs(padded[1:-1, :-2] - centre),
+        np.abs(padded[1:-1, 2:] - centre),
+        np.abs(padded[:-2, 1:-1] - centre),
+        np.abs(padded[2:, 1:-1] - centre),
+    ]
     return np.max(steps, axis=0)
 
 
@@ -298,21 +319,24 @@ def is_static_scene(reader: SequenceReader) -> bool:
     last = len(reader) - 1
     for i in range(0, last, STATIC_FRAME_GAP):
         j = min(i + STATIC_FRAME_GAP, last)
-        fraction = rigid_outlier_fraction(reader.depth(i), reader.depth(j), reader.poses[i], reader.poses[j],
-                                          reader.intrinsics)
+        fraction = rigid_outlier_fraction(
+            reader.depth(i), reader.depth(j), reader.poses[i], reader.poses[j], reader.intrinsics
+        )
         if fraction > STATIC_MAX_OUTLIER_FRACTION:
             return False
     return True
 
 
-def dataset_sequence(reader: SequenceReader, scale: int, degradation: Degradation | None = None,
-                     name: str | None = None) -> EvalSequence:
+def dataset_sequence(
+    reader: SequenceReader, scale: int, degradation: Degradation | None = None, name: str | None = None
+) -> EvalSequence:
     """A sequence folder as an EvalSequence; ``degradation`` None = "auto" (stored LR, else the default sensor)."""
     name = name or reader.name
     intr = reader.intrinsics
     if intr.width % scale or intr.height % scale:
-        raise DatasetError(f"{getattr(reader, 'path', name)}: HR size {intr.width}x{intr.height} is not divisible "
-                           f"by the scale {scale}")
+        raise DatasetError(
+            f"{getattr(reader, 'path', name)}: HR size {intr.width}x{intr.height} is not divisible by the scale {scale}"
+        )
     stored_lr = degradation is None and reader.lr(0, scale) is not None
     simulate = degradation or SENSORS[DEFAULT_SENSOR]
     if reader.flow(0) is not None:
@@ -338,12 +362,15 @@ def dataset_sequence(reader: SequenceReader, scale: int, degradation: Degradatio
             previous = gt
             yield EvalFrame(rgb, gt, lr, flow, i / FPS)
 
-    info = {"lr": f"stored lr_x{scale}/" if stored_lr else f"simulated {describe_degradation(simulate)}",
-            "flow": flow_source}
+    info = {
+        "lr": f"stored lr_x{scale}/" if stored_lr else f"simulated {describe_degradation(simulate)}",
+        "flow": flow_source,
+    }
     return EvalSequence(name, frames(), len(reader), info)
 
 
 # --- degradation specs: "auto" | "<kind>[:key=value,...]" ---
+
 
 def parse_degradation(spec: str) -> Degradation | None:
     """None for "auto"; a named sensor ("indoor", "dvsr"); else e.g. "dtof", "area:noise=0.02,dropout=0.05",
@@ -354,14 +381,17 @@ def parse_degradation(spec: str) -> Degradation | None:
         return SENSORS[spec]
     kind, _, params = spec.partition(":")
     if kind not in KINDS:
-        raise ValueError(f"--lr {spec!r}: unknown kind {kind!r}; expected auto, a sensor ({', '.join(SENSORS)}) "
-                         f"or one of {KINDS}")
+        raise ValueError(
+            f"--lr {spec!r}: unknown kind {kind!r}; expected auto, a sensor ({', '.join(SENSORS)}) or one of {KINDS}"
+        )
     values = {}
     for item in filter(None, params.split(",")):
         key, sep, text = item.partition("=")
         if not sep or key not in ("range_m", "bins", "photons", "noise", "dropout"):
-            raise ValueError(f"--lr {spec!r}: bad parameter {item!r}; expected key=value with key one of "
-                             f"range_m, bins, photons, noise, dropout")
+            raise ValueError(
+                f"--lr {spec!r}: bad parameter {item!r}; expected key=value with key one of "
+                f"range_m, bins, photons, noise, dropout"
+            )
         try:
             values[key] = int(text) if key == "bins" else float(text)
         except ValueError as err:
@@ -379,6 +409,9 @@ def describe_degradation(degradation: Degradation) -> str:
         if degradation == sensor:
             return name
     default = Degradation(kind=degradation.kind)
-    params = [f"{k}={getattr(degradation, k):g}" for k in ("range_m", "bins", "photons", "noise", "dropout")
-              if not math.isclose(getattr(degradation, k), getattr(default, k))]
+    params = [
+        f"{k}={getattr(degradation, k):g}"
+        for k in ("range_m", "bins", "photons", "noise", "dropout")
+        if not math.isclose(getattr(degradation, k), getattr(default, k))
+    ]
     return degradation.kind + (":" + ",".join(params) if params else "")

@@ -1,4 +1,5 @@
 """sensor_msgs/CameraInfo <-> :class:`stdnet_ros.depth.geometry.Intrinsics` (pixels, OpenCV pixel-centre convention)."""
+
 import math
 
 from stdnet_ros.depth.geometry import Intrinsics
@@ -20,8 +21,9 @@ def intrinsics_from_camera_info(msg, name: str = "camera_info") -> Intrinsics:
         raise CameraInfoError(f"{name}: k has {len(k)} entries (expected 9)")
     for index, label in ((0, "fx"), (4, "fy")):
         if not (math.isfinite(k[index]) and k[index] > 0):
-            raise CameraInfoError(f"{name}: k[{index}] ({label}) is {k[index]} (expected a finite value > 0; "
-                                  f"is the camera calibrated?)")
+            raise CameraInfoError(
+                f"{name}: k[{index}] ({label}) is {k[index]} (expected a finite value > 0; is the camera calibrated?)"
+            )
     for index, label in ((2, "cx"), (5, "cy")):
         if not math.isfinite(k[index]):
             raise CameraInfoError(f"{name}: k[{index}] ({label}) is {k[index]} (expected a finite value)")

@@ -11,6 +11,7 @@ cv_bridge is deliberately not used even where installed: Kilted cv_bridge byte-s
 ``ndarray.newbyteorder()``, which NumPy 2 removed, and a second code path that only exists on robots would go
 untested here. test_image_conversion.py compares the two where cv_bridge is importable.
 """
+
 import array
 
 import numpy as np
@@ -20,8 +21,13 @@ DEPTH_ENCODINGS = ("16UC1", "32FC1")
 
 # encoding -> (channels, dtype without byte order)
 _LAYOUT = {
-    "rgb8": (3, "u1"), "bgr8": (3, "u1"), "rgba8": (4, "u1"), "bgra8": (4, "u1"), "mono8": (1, "u1"),
-    "16UC1": (1, "u2"), "32FC1": (1, "f4"),
+    "rgb8": (3, "u1"),
+    "bgr8": (3, "u1"),
+    "rgba8": (4, "u1"),
+    "bgra8": (4, "u1"),
+    "mono8": (1, "u1"),
+    "16UC1": (1, "u2"),
+    "32FC1": (1, "f4"),
 }
 # channel indices that give R, G, B
 _TO_RGB = {"rgb8": [0, 1, 2], "bgr8": [2, 1, 0], "rgba8": [0, 1, 2], "bgra8": [2, 1, 0], "mono8": [0, 0, 0]}
@@ -48,8 +54,9 @@ def _raw_view(msg, name: str, allowed: tuple[str, ...]) -> np.ndarray:
     buf = np.asarray(data, dtype=np.uint8) if isinstance(data, list) else np.frombuffer(data, dtype=np.uint8)
     if buf.size != step * height:
         raise ImageFormatError(f"{name}: data length {buf.size} != step {step} × height {height}")
-    return np.ndarray((height, width, channels), dtype=dtype, buffer=buf,
-                      strides=(step, channels * dtype.itemsize, dtype.itemsize))
+    return np.ndarray(
+        (height, width, channels), dtype=dtype, buffer=buf, strides=(step, channels * dtype.itemsize, dtype.itemsize)
+    )
 
 
 def image_to_rgb(msg, name: str = "rgb/image") -> np.ndarray:
@@ -102,8 +109,9 @@ def with_uint8_payload(msg, arr: np.ndarray):
 
 def _build(image_cls, header, arr: np.ndarray, encoding: str):
     height, width = arr.shape[:2]
-    msg = image_cls(header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
-                    step=arr.strides[0], data=[])
+    msg = image_cls(
+        header=header, height=height, width=width, encoding=encoding, is_bigendian=0, step=arr.strides[0], data=[]
+    )
     return with_uint8_payload(msg, arr)
 
 
@@ -117,8 +125,9 @@ def depth_m_to_image(depth_m: np.ndarray, image_cls, header, encoding: str = "32
     """
     depth_m = np.asarray(depth_m)
     if depth_m.ndim != 2 or depth_m.size == 0 or not np.issubdtype(depth_m.dtype, np.floating):
-        raise ImageFormatError(f"depth: expected a non-empty (H, W) float array in metres, got {depth_m.dtype} "
-                               f"{depth_m.shape}")
+        raise ImageFormatError(
+            f"depth: expected a non-empty (H, W) float array in metres, got {depth_m.dtype} {depth_m.shape}"
+        )
     valid = np.isfinite(depth_m) & (depth_m > 0)
     if encoding == "32FC1":
         out = np.where(valid, depth_m, np.nan).astype("<f4")
@@ -126,8 +135,9 @@ def depth_m_to_image(depth_m: np.ndarray, image_cls, header, encoding: str = "32
         mm = np.rint(np.where(valid, depth_m, 0.0) * 1000.0)
         out = np.where(mm <= 65535, mm, 0).astype("<u2")
     else:
-        raise ImageFormatError(f"depth: encoding {encoding!r} unsupported (expected one of "
-                               f"{', '.join(DEPTH_ENCODINGS)})")
+        raise ImageFormatError(
+            f"depth: encoding {encoding!r} unsupported (expected one of {', '.join(DEPTH_ENCODINGS)})"
+        )
     return _build(image_cls, header, out, encoding)
 
 

@@ -3,6 +3,7 @@
 The message classes are passed in (rclpy's ``sensor_msgs.msg.PointCloud2`` / ``PointField``, or a rosbags
 typestore's), so the same code serves the node and the bag tools.
 """
+
 import array
 
 import numpy as np
@@ -23,9 +24,17 @@ def _empty_pointcloud2(cloud_dtype: np.dtype, shape: tuple[int, int], header, po
             raise ValueError(f"cloud: field {name!r} is {field_dtype} (expected little-endian float32)")
         fields.append(pointfield_cls(name=name, offset=offset, datatype=FLOAT32, count=1))
     height, width = shape
-    return pointcloud2_cls(header=header, height=height, width=width, fields=fields, is_bigendian=False,
-                           point_step=cloud_dtype.itemsize, row_step=cloud_dtype.itemsize * width, data=[],
-                           is_dense=False)
+    return pointcloud2_cls(
+        header=header,
+        height=height,
+        width=width,
+        fields=fields,
+        is_bigendian=False,
+        point_step=cloud_dtype.itemsize,
+        row_step=cloud_dtype.itemsize * width,
+        data=[],
+        is_dense=False,
+    )
 
 
 def cloud_to_pointcloud2(cloud: np.ndarray, header, pointcloud2_cls, pointfield_cls):
@@ -54,8 +63,7 @@ class CloudMessage:
         self._msg = None
         self._points = None  # (h, w) structured view of self._msg.data
 
-    def fill(self, depth_m: np.ndarray, intr: Intrinsics, header, rgb: np.ndarray | None = None,
-             decimation: int = 1):
+    def fill(self, depth_m: np.ndarray, intr: Intrinsics, header, rgb: np.ndarray | None = None, decimation: int = 1):
         """The PointCloud2 of ``cloud_buffer(depth_m, intr, rgb, decimation)`` with ``header``."""
         dtype = XYZ_DTYPE if rgb is None else XYZRGB_DTYPE
         shape = cloud_shape(intr, decimation)

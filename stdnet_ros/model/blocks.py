@@ -1,4 +1,5 @@
 """Small building blocks of STDNet (the mmedit / RCAN vocabulary), all on (B, C, h, w) feature maps."""
+
 import torch
 from torch import nn
 
@@ -97,10 +98,13 @@ class ResidualGroup(nn.Module):
 def encoder(cin: int, channels: int, blocks: tuple[int, int], stride: int) -> nn.Sequential:
     """Guide (stride 2: HR -> HR/4) or depth (stride 1: stays at HR/4) encoder of model_spec.md §1.3."""
     return nn.Sequential(
-        conv3x3(cin, channels), lrelu(),
-        conv3x3(channels, channels, stride), lrelu(),
+        conv3x3(cin, channels),
+        lrelu(),
+        conv3x3(channels, channels, stride),
+        lrelu(),
         residual_blocks(channels, channels, blocks[0]),
-        conv3x3(channels, channels, stride), lrelu(),
+        conv3x3(channels, channels, stride),
+        lrelu(),
         residual_blocks(channels, channels, blocks[1]),
     )
 
@@ -108,8 +112,13 @@ def encoder(cin: int, channels: int, blocks: tuple[int, int], stride: int) -> nn
 def upsample_head(channels: int, out_channels: int) -> nn.Sequential:
     """HR/4 features -> HR maps: two (conv3x3 C -> 4C, PixelShuffle x2, LeakyReLU), conv3x3, LeakyReLU, conv3x3."""
     return nn.Sequential(
-        conv3x3(channels, 4 * channels), nn.PixelShuffle(2), lrelu(),
-        conv3x3(channels, 4 * channels), nn.PixelShuffle(2), lrelu(),
-        conv3x3(channels, channels), lrelu(),
+        conv3x3(channels, 4 * channels),
+        nn.PixelShuffle(2),
+        lrelu(),
+        conv3x3(channels, 4 * channels),
+        nn.PixelShuffle(2),
+        lrelu(),
+        conv3x3(channels, channels),
+        lrelu(),
         kaiming(conv3x3(channels, out_channels), RESIDUAL_BRANCH_GAIN),  # the output is a residual: start small
     )

@@ -1,4 +1,5 @@
 """STDNet configuration: one frozen dataclass, the direction patterns and the named presets."""
+
 from dataclasses import asdict, dataclass, fields, replace
 
 from .residual_base import BASES
@@ -34,11 +35,15 @@ class STDNetConfig:
         object.__setattr__(self, "encoder_blocks", tuple(int(b) for b in self.encoder_blocks))
         checks = [
             (self.scale in SCALES, f"scale must be one of {SCALES}, got {self.scale}"),
-            (self.directions in DIRECTION_PATTERNS,
-             f"directions must be one of {sorted(DIRECTION_PATTERNS)}, got {self.directions!r}"),
+            (
+                self.directions in DIRECTION_PATTERNS,
+                f"directions must be one of {sorted(DIRECTION_PATTERNS)}, got {self.directions!r}",
+            ),
             (self.stages in (1, 2), f"stages must be 1 or 2, got {self.stages}"),
-            (self.channels > 0 and self.channels % self.reduction == 0,
-             f"channels must be a positive multiple of reduction={self.reduction}, got {self.channels}"),
+            (
+                self.channels > 0 and self.channels % self.reduction == 0,
+                f"channels must be a positive multiple of reduction={self.reduction}, got {self.channels}",
+            ),
             (len(self.encoder_blocks) == 2, f"encoder_blocks must have 2 entries, got {self.encoder_blocks}"),
             (self.residual_base in BASES, f"residual_base must be one of {BASES}, got {self.residual_base!r}"),
         ]

@@ -2,6 +2,7 @@
 
 All tensors are feature maps (B, C, h, w) at HR/4.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -69,19 +70,23 @@ class TemporalDifferenceModule(nn.Module):
         self.deform = "grid_sample"  # a key of DEFORM_IMPLEMENTATIONS (the bench compares them)
         self.depth_conv = conv3x3(channels, channels)
         # A pass sums the TDM outputs of two neighbours: each starts at half gain, so a pass keeps the magnitude.
-        self.fuse = nn.Sequential(ResidualGroup(3 * channels, num_rcabs, reduction),
-                                  kaiming(conv1x1(3 * channels, channels), 0.5))
+        self.fuse = nn.Sequential(
+            ResidualGroup(3 * channels, num_rcabs, reduction), kaiming(conv1x1(3 * channels, channels), 0.5)
+        )
 
     def forward(self, current, neighbour, difference, neighbour_guide, current_weight) -> torch.Tensor:
         """current, neighbour: features of frames t and n; difference: |F0_n - F0_t|; neighbour_guide: guide
         features of n; current_weight: the SDM weight of t. All (B, C, h, w)."""
         om = self.offset_mask(self.squeeze(torch.cat([self.diff_conv(difference), current], 1)))
         offset = om[:, : 2 * KERNEL_TAPS]
-        mask = torch.sigmoid(om[:, 2 * KERNEL_TAPS:])
+        mask = torch.sigmoid(om[:, 2 * KERNEL_TAPS :])
         # The same offsets, mask and weights sample the neighbour's depth and guide features: one batched call.
         sampled = DEFORM_IMPLEMENTATIONS[self.deform](
-            torch.cat([neighbour, neighbour_guide], 0), offset.repeat(2, 1, 1, 1), mask.repeat(2, 1, 1, 1),
-            self.dcn_weight, self.dcn_bias,
+            torch.cat([neighbour, neighbour_guide], 0),
+            offset.repeat(2, 1, 1, 1),
+            mask.repeat(2, 1, 1, 1),
+            self.dcn_weight,
+            self.dcn_bias,
         )
         depth_aligned, guide_aligned = sampled.chunk(2, 0)
         depth_branch = self.depth_conv(F.leaky_relu(depth_aligned, LRELU_SLOPE))

@@ -1,6 +1,7 @@
 """FLOP accounting of the streaming per-frame step (convolutions and matmuls). A deformable convolution
 (model/deform.py) counts as its 1x1 convolution over C*9 channels, the MACs of a dense 3x3; its bilinear sampling
 is not counted."""
+
 import numpy as np
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -16,10 +17,13 @@ def streaming_flops_per_frame(model: STDNet, height: int, width: int) -> int:
     rng = np.random.default_rng(0)
     warmup = engine.delay + 2 * len(model.config.passes) + 1
     for t in range(warmup):
-        engine.push(rng.random((height, width, 3), dtype=np.float32), 1 + rng.random((height // s, width // s)), t * 0.03)
+        engine.push(
+            rng.random((height, width, 3), dtype=np.float32), 1 + rng.random((height // s, width // s)), t * 0.03
+        )
     counter = FlopCounterMode(display=False)
     with counter:
-        out = engine.push(rng.random((height, width, 3), dtype=np.float32), 1 + rng.random((height // s, width // s)),
-                          warmup * 0.03)
+        out = engine.push(
+            rng.random((height, width, 3), dtype=np.float32), 1 + rng.random((height // s, width // s)), warmup * 0.03
+        )
     assert len(out) == 1, "not in steady state"
     return counter.get_total_flops()

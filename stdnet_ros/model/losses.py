@@ -7,6 +7,7 @@ judged by RMSE, which the error at depth edges dominates; an L1-type loss fits t
 Optionally + gamma * L_tc, a flow-free temporal-consistency term: the L1 of the change of the signed error between
 consecutive frames at the same pixel, |e_t - e_t-1| with e = pred - GT (TEPE measures that change along the flow).
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -46,8 +47,15 @@ class STDNetLoss(nn.Module):
     L_td asks Up(phi_t) to match |D_GT,t+1 - D_GT,t| and Up(phi-hat_t) to match |D_GT,t+2 - D_GT,t| (L1).
     """
 
-    def __init__(self, channels: int, reconstruction: str = "charbonnier", alpha_sd: float = 0.5,
-                 alpha_td: float = 0.5, beta: float = 0.01, gamma_tc: float = 0.0):
+    def __init__(
+        self,
+        channels: int,
+        reconstruction: str = "charbonnier",
+        alpha_sd: float = 0.5,
+        alpha_td: float = 0.5,
+        beta: float = 0.01,
+        gamma_tc: float = 0.0,
+    ):
         super().__init__()
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction: expected one of {RECONSTRUCTIONS}, got {reconstruction!r}")
@@ -65,15 +73,16 @@ class STDNetLoss(nn.Module):
         signed = pred - gt
         err = signed.abs()
         if self.reconstruction == "mse":
-            rec = masked_mean(err ** 2, valid)
+            rec = masked_mean(err**2, valid)
         else:
-            rec = masked_mean(torch.sqrt(err ** 2 + CHARBONNIER_EPS), valid)
+            rec = masked_mean(torch.sqrt(err**2 + CHARBONNIER_EPS), valid)
         sd = sum(SD_STAGE_WEIGHT * self._spatial_term(s, err, valid) for s in aux.sigmas)
         td = sum(self._temporal_term(a, gt, valid) for a in aux.anchors)
         total = rec + self.beta * (self.alpha_sd * sd + self.alpha_td * td)
         if self.gamma_tc:
-            total = total + self.gamma_tc * masked_mean((signed[:, 1:] - signed[:, :-1]).abs(),
-                                                        valid[:, 1:] * valid[:, :-1])
+            total = total + self.gamma_tc * masked_mean(
+                (signed[:, 1:] - signed[:, :-1]).abs(), valid[:, 1:] * valid[:, :-1]
+            )
         return {"total": total, "rec": rec, "sd": sd, "td": td}
 
     def _spatial_term(self, sigma: torch.Tensor, err: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 Callers pass and receive metres; inside, each frame's depth is divided by its own scale (normalisation.py).
 """
+
 from dataclasses import dataclass
 
 import torch

@@ -6,6 +6,7 @@ network works on depth / scale and its output is multiplied back by the same sca
 the frame's own LR only, streaming stays exact and causal, and multiplying a frame's depth by k multiplies the
 output by k: a tabletop at 0.5 m and a hall at 20 m look alike to the network.
 """
+
 import torch
 
 from ..depth.invalid_depth import valid_mask

@@ -5,6 +5,7 @@ previous pass (d = +1 backward, -1 forward), so frames are independent within a 
 outside [0, num_frames) is skipped; a frame with no neighbour is copied unchanged.
 Per-frame storages are indexable by frame number (a list or a dict) and hold (N, C, h, w) tensors.
 """
+
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
@@ -21,8 +22,16 @@ def neighbours(t: int, direction: str, num_frames: int) -> list[int]:
     return [n for n in (t + STEP[direction] * k for k in NEIGHBOUR_OFFSETS) if 0 <= n < num_frames]
 
 
-def propagate(tdm, feats: Frames, anchors: Frames, guides: Frames, weights: Frames,
-              direction: str, frames: Iterable[int], num_frames: int) -> dict[int, torch.Tensor]:
+def propagate(
+    tdm,
+    feats: Frames,
+    anchors: Frames,
+    guides: Frames,
+    weights: Frames,
+    direction: str,
+    frames: Iterable[int],
+    num_frames: int,
+) -> dict[int, torch.Tensor]:
     """One pass for the given frames: out_t = sum over neighbours n of tdm(x_t, x_n, |a_n - a_t|, g_n, w_t).
 
     feats: previous pass features x; anchors: post-extraction features a (the temporal differences);

@@ -9,6 +9,7 @@
 Both filters weigh pixels by the RGB only, so they are linear in the depth and the output stays exactly
 proportional to the input depth (scale-free, see normalisation.py).
 """
+
 import math
 
 import torch
@@ -28,8 +29,9 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
 
 
-def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int = GUIDED_RADIUS_PX,
-                  eps: float = GUIDED_EPS) -> torch.Tensor:
+def guided_filter(
+    guide: torch.Tensor, src: torch.Tensor, radius: int = GUIDED_RADIUS_PX, eps: float = GUIDED_EPS
+) -> torch.Tensor:
     """Grey guide (B, 1, H, W) and source (B, 1, H, W) -> the filtered source (B, 1, H, W)."""
     mean_i, mean_p = box_mean(guide, radius), box_mean(src, radius)
     var_i = box_mean(guide * guide, radius) - mean_i * mean_i
@@ -39,8 +41,13 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int = GUIDED_R
     return box_mean(a, radius) * guide + box_mean(b, radius)
 
 
-def joint_bilateral(rgb: torch.Tensor, src: torch.Tensor, radius: int = JBF_RADIUS_PX,
-                    sigma_space: float = JBF_SIGMA_SPACE_PX, sigma_colour: float = JBF_SIGMA_COLOUR) -> torch.Tensor:
+def joint_bilateral(
+    rgb: torch.Tensor,
+    src: torch.Tensor,
+    radius: int = JBF_RADIUS_PX,
+    sigma_space: float = JBF_SIGMA_SPACE_PX,
+    sigma_colour: float = JBF_SIGMA_COLOUR,
+) -> torch.Tensor:
     """RGB guide (B, 3, H, W) in [0, 1] and source (B, 1, H, W) -> (B, 1, H, W): the weighted mean of the source
     over the (2r+1)^2 window clipped to the image, weights exp(-d^2 / 2 sigma_space^2) exp(-c^2 / 2 sigma_colour^2)
     with d the pixel distance and c the L1 RGB difference to the centre pixel."""
@@ -53,10 +60,12 @@ def joint_bilateral(rgb: torch.Tensor, src: torch.Tensor, radius: int = JBF_RADI
     den = torch.zeros_like(src)
     for dy in range(2 * radius + 1):
         for dx in range(2 * radius + 1):
-            spatial = math.exp(-((dy - radius) ** 2 + (dx - radius) ** 2) / (2 * sigma_space ** 2))
-            colour = (rgb_p[..., dy:dy + h, dx:dx + w] - rgb).abs().sum(1, keepdim=True)
-            weight = spatial * torch.exp(colour.square() / (-2 * sigma_colour ** 2)) * inside[..., dy:dy + h, dx:dx + w]
-            num = num + weight * src_p[..., dy:dy + h, dx:dx + w]
+            spatial = math.exp(-((dy - radius) ** 2 + (dx - radius) ** 2) / (2 * sigma_space**2))
+            colour = (rgb_p[..., dy : dy + h, dx : dx + w] - rgb).abs().sum(1, keepdim=True)
+            weight = (
+                spatial * torch.exp(colour.square() / (-2 * sigma_colour**2)) * inside[..., dy : dy + h, dx : dx + w]
+            )
+            num = num + weight * src_p[..., dy : dy + h, dx : dx + w]
             den = den + weight
     return num / den
 

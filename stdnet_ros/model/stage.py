@@ -1,5 +1,6 @@
 """One STDNet stage (model_spec.md §1.2–1.8): encoders, SDM, feature extraction, propagation passes and the
 reconstruction head. Shapes: HR (H, W); features at HR/4 (h, w) = (H/4, W/4); B = a batch of frames."""
+
 from dataclasses import dataclass
 
 import torch
@@ -39,9 +40,7 @@ class Stage(nn.Module):
         self.depth_encoder = encoder(1, c, config.encoder_blocks, stride=1)
         self.sdm = SpatialDifferenceModule(c, config.sdm_rcabs, config.reduction)
         self.extract = residual_blocks(c + extra_channels, c, config.extract_blocks)
-        self.tdms = nn.ModuleList(
-            TemporalDifferenceModule(c, config.tdm_rcabs, config.reduction) for _ in self.passes
-        )
+        self.tdms = nn.ModuleList(TemporalDifferenceModule(c, config.tdm_rcabs, config.reduction) for _ in self.passes)
         self.trunk = residual_blocks((1 + len(self.passes)) * c, c, config.recon_blocks)
         self.head = upsample_head(c, 2 if with_confidence else 1)
 
@@ -53,8 +52,9 @@ class Stage(nn.Module):
         anchor = self.extract(sd if extra is None else torch.cat([sd, extra], 1))
         return Encoded(guide_feat, weight, anchor, sigma)
 
-    def propagate(self, index: int, feats: Frames, anchors: Frames, guides: Frames, weights: Frames,
-                  frames, num_frames: int) -> dict[int, torch.Tensor]:
+    def propagate(
+        self, index: int, feats: Frames, anchors: Frames, guides: Frames, weights: Frames, frames, num_frames: int
+    ) -> dict[int, torch.Tensor]:
         """Pass ``index`` for the given frames (see propagation.propagate)."""
         return propagate(self.tdms[index], feats, anchors, guides, weights, self.passes[index], frames, num_frames)
 

@@ -1,5 +1,6 @@
 """Weights as safetensors only (never pickle). The model config and preset travel in the file's metadata, so
 loading rebuilds exactly the model the tensors belong to."""
+
 import json
 from pathlib import Path
 
@@ -21,14 +22,19 @@ class WeightsError(ValueError):
 def save_weights(model: STDNet, path: str | Path) -> None:
     """Write the model's tensors and its config/preset metadata to a .safetensors file."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"format": FORMAT, "preset": model.preset, "config": json.dumps(model.config.to_dict()),
-                "normalisation": NORMALISATION}
+    metadata = {
+        "format": FORMAT,
+        "preset": model.preset,
+        "config": json.dumps(model.config.to_dict()),
+        "normalisation": NORMALISATION,
+    }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
 
 
-def checked_metadata(path: str | Path, expected_format: str, kind: str = "weights file",
-                     error: type[ValueError] | None = None) -> dict:
+def checked_metadata(
+    path: str | Path, expected_format: str, kind: str = "weights file", error: type[ValueError] | None = None
+) -> dict:
     """The metadata of a safetensors file, which must exist, parse and carry ``expected_format``; any problem
     raises ``error`` (WeightsError by default) naming the ``kind`` of file, its path and the problem."""
     error = error or WeightsError
@@ -49,9 +55,11 @@ def read_metadata(path: str | Path) -> tuple[STDNetConfig, str]:
     """(config, preset) stored in a weights file, without loading its tensors."""
     metadata = checked_metadata(path, FORMAT)
     if metadata.get("normalisation") != NORMALISATION:
-        raise WeightsError(f"weights file {path}: made under the depth normalisation "
-                           f"{metadata.get('normalisation', 'fixed 30 m (before frame scales)')!r}, this code uses "
-                           f"{NORMALISATION!r} (normalisation.py); retrain or fine-tune the weights")
+        raise WeightsError(
+            f"weights file {path}: made under the depth normalisation "
+            f"{metadata.get('normalisation', 'fixed 30 m (before frame scales)')!r}, this code uses "
+            f"{NORMALISATION!r} (normalisation.py); retrain or fine-tune the weights"
+        )
     try:
         config = STDNetConfig.from_dict(json.loads(metadata["config"]))
     except (KeyError, TypeError, ValueError) as exc:
@@ -81,7 +89,8 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu", **expecte
         problems += [f"unexpected tensor {k}" for k in sorted(set(have) - set(want))]
         problems += [
             f"{k}: shape {tuple(have[k])} != expected {tuple(want[k].shape)}"
-            for k in sorted(set(want) & set(have)) if tuple(have[k]) != tuple(want[k].shape)
+            for k in sorted(set(want) & set(have))
+            if tuple(have[k]) != tuple(want[k].shape)
         ]
         if problems:
             shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} problems)" if len(problems) > 5 else "")

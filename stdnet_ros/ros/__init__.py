@@ -7,6 +7,7 @@ into ``build_msgs/install`` when it is not installed the ROS way (a sourced colc
   build_msgs/install/setup.bash`` would set);
 * :func:`load_interfaces` makes it importable in the current process.
 """
+
 import ctypes
 import importlib.util
 import os
@@ -16,8 +17,13 @@ from pathlib import Path
 INTERFACES = "stdnet_ros_interfaces"
 INTERFACES_INSTALL = Path(__file__).resolve().parents[2] / "build_msgs" / "install"
 # Load order of the generated libraries: each needs the ones before it (they carry no RPATH).
-_LIBRARIES = ("rosidl_generator_c", "rosidl_typesupport_c", "rosidl_generator_py",
-              "rosidl_typesupport_fastrtps_c", "rosidl_typesupport_introspection_c")
+_LIBRARIES = (
+    "rosidl_generator_c",
+    "rosidl_typesupport_c",
+    "rosidl_generator_py",
+    "rosidl_typesupport_fastrtps_c",
+    "rosidl_typesupport_introspection_c",
+)
 
 
 class InterfacesNotBuiltError(ImportError):
@@ -31,15 +37,19 @@ def _site_packages(install: Path) -> Path:
 def _check_built(install: Path) -> None:
     if not (_site_packages(install) / INTERFACES / "msg" / "__init__.py").is_file():
         raise InterfacesNotBuiltError(
-            f"{INTERFACES} is not built in {install}: run `make msgs` (or tools/build_msgs.sh) first")
+            f"{INTERFACES} is not built in {install}: run `make msgs` (or tools/build_msgs.sh) first"
+        )
 
 
 def interfaces_env(install: Path = INTERFACES_INSTALL) -> dict[str, str]:
     """os.environ plus PYTHONPATH, LD_LIBRARY_PATH and AMENT_PREFIX_PATH for a child process using the build."""
     _check_built(install)
     env = dict(os.environ)
-    for var, path in (("PYTHONPATH", _site_packages(install)), ("LD_LIBRARY_PATH", install / "lib"),
-                      ("AMENT_PREFIX_PATH", install)):
+    for var, path in (
+        ("PYTHONPATH", _site_packages(install)),
+        ("LD_LIBRARY_PATH", install / "lib"),
+        ("AMENT_PREFIX_PATH", install),
+    ):
         env[var] = os.pathsep.join(p for p in (str(path), env.get(var, "")) if p)
     return env
 

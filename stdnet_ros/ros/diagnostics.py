@@ -3,6 +3,7 @@
 :class:`NodeStats` is written by the subscription callbacks and the inference thread and read by the 1 Hz
 diagnostics timer, so every access holds its lock.
 """
+
 import threading
 import time
 from collections import Counter, deque
@@ -63,8 +64,10 @@ class NodeStats:
             then, received, outputs = self._last_rates
             elapsed = max(now - then, 1e-9)
             self._last_rates = (now, Counter(self.received), self.outputs)
-            return ({t: (n - received[t]) / elapsed for t, n in self.received.items()},
-                    (self.outputs - outputs) / elapsed)
+            return (
+                {t: (n - received[t]) / elapsed for t, n in self.received.items()},
+                (self.outputs - outputs) / elapsed,
+            )
 
     def percentiles(self) -> dict[str, float]:
         """p50 / p95 of latency and model time over the window (NaN before the first output)."""
@@ -80,16 +83,19 @@ class NodeStats:
 def memory_mib(device: torch.device) -> str:
     """CUDA memory allocated / peak on a GPU, else the process's resident set, in MiB."""
     if device.type == "cuda":
-        return (f"cuda allocated {torch.cuda.memory_allocated(device) / 2**20:.0f} MiB, "
-                f"peak {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
+        return (
+            f"cuda allocated {torch.cuda.memory_allocated(device) / 2**20:.0f} MiB, "
+            f"peak {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB"
+        )
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return f"process RSS {int(line.split()[1]) / 1024:.0f} MiB"
     return "unknown"
 
 
-def diagnostic_array(stamp, name: str, hardware_id: str, level: bytes, message: str,
-                     values: list[tuple[str, object]]) -> DiagnosticArray:
+def diagnostic_array(
+    stamp, name: str, hardware_id: str, level: bytes, message: str, values: list[tuple[str, object]]
+) -> DiagnosticArray:
     """A DiagnosticArray with one status; floats are written with 2 decimals, everything else with str()."""
     pairs = [KeyValue(key=k, value=f"{v:.2f}" if isinstance(v, float) else str(v)) for k, v in values]
     status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id, values=pairs)

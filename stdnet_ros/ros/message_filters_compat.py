@@ -9,6 +9,7 @@ the upstream source. Provided: :class:`SimpleFilter`, :class:`Subscriber`, :clas
 Stamps are compared as integer nanoseconds. Synchronizer callbacks run while the synchronizer's
 non-reentrant lock is held, as upstream: do not feed the same synchronizer from its own callback.
 """
+
 import itertools
 import threading
 import time
@@ -127,7 +128,8 @@ class ApproximateTimeSynchronizer(TimeSynchronizer):
         if stamp is None:
             if not self.allow_headerless:
                 get_logger("message_filters_compat").warning(
-                    "dropping a message without header.stamp (allow_headerless is False)")
+                    "dropping a message without header.stamp (allow_headerless is False)"
+                )
                 return
             key = time.time_ns()
         else:

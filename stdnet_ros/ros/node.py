@@ -15,6 +15,7 @@ Threads: subscription, timer, parameter and lifecycle callbacks run in one singl
 synchronised pair goes into a one-slot queue (a newer pair replaces it: dropped and counted) drained by the
 inference thread, which runs the pipeline and publishes.
 """
+
 import re
 import sys
 import threading
@@ -33,12 +34,12 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
+from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
+from stdnet_ros.messages.image import depth_m_to_image
+from stdnet_ros.messages.pointcloud2 import CloudMessage
 from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline
 from stdnet_ros.ros import InterfacesNotBuiltError, load_interfaces, parameters
-from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
-from stdnet_ros.messages.pointcloud2 import CloudMessage
 from stdnet_ros.ros.diagnostics import NodeStats, diagnostic_array, memory_mib
-from stdnet_ros.messages.image import depth_m_to_image
 from stdnet_ros.ros.sync import InputSync
 
 NODE_NAME = "stdnet_node"
@@ -109,8 +110,9 @@ class StdnetNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._check_parameters)
         parameters.declare(self)
         self.add_post_set_parameters_callback(self._apply_parameters)
-        self.topics = Topics(*(self.resolve_topic_name(t) for t in
-                               ("rgb/image", "depth/image", "rgb/camera_info", "depth/camera_info")))
+        self.topics = Topics(
+            *(self.resolve_topic_name(t) for t in ("rgb/image", "depth/image", "rgb/camera_info", "depth/camera_info"))
+        )
         self._pipeline: Pipeline | None = None
         self._outputs: dict = {}
         self._inputs: list = []
@@ -132,9 +134,16 @@ class StdnetNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = parameters.read(self)
         try:
-            self._pipeline = load_pipeline(settings["weights"], settings["scale"], settings["mode"],
-                                           settings["device"], settings["precision"], settings["max_gap"],
-                                           self.topics, self._warn)
+            self._pipeline = load_pipeline(
+                settings["weights"],
+                settings["scale"],
+                settings["mode"],
+                settings["device"],
+                settings["precision"],
+                settings["max_gap"],
+                self.topics,
+                self._warn,
+            )
         except Exception as exc:  # any failure to build the model fails the transition, node stays up
             self._configure_error = f"configure failed: {exc}"
             self.get_logger().error(self._configure_error)
@@ -154,7 +163,8 @@ class StdnetNode(LifecycleNode):
         self.get_logger().info(
             f"configured: weights {settings['weights']!r}, mode {settings['mode']} ({self._pipeline.mode}, "
             f"delay {self._pipeline.delay} frames), scale {self._pipeline.scale}, device {engine.device}, "
-            f"precision {engine.precision}; inputs {', '.join(vars(self.topics).values())}")
+            f"precision {engine.precision}; inputs {', '.join(vars(self.topics).values())}"
+        )
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -165,8 +175,7 @@ class StdnetNode(LifecycleNode):
             self.create_subscription(Image, "rgb/image", lambda m: self._on_image(m, 0), qos),
             self.create_subscription(Image, "depth/image", lambda m: self._on_image(m, 1), qos),
             self.create_subscription(CameraInfo, "rgb/camera_info", lambda m: self._on_camera_info(m, "rgb"), qos),
-            self.create_subscription(CameraInfo, "depth/camera_info", lambda m: self._on_camera_info(m, "depth"),
-                                     qos),
+            self.create_subscription(CameraInfo, "depth/camera_info", lambda m: self._on_camera_info(m, "depth"), qos),
         ]
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="stdnet_inference", daemon=True)
@@ -250,16 +259,22 @@ class StdnetNode(LifecycleNode):
         if names & set(SYNC_PARAMETERS) and self._sync is not None:
             self._retire(self._sync)
             self._sync = self._make_sync(settings)
-        self.get_logger().info("parameters applied: " + ", ".join(f"{n}={settings[n]!r}" for n in sorted(names)
-                                                                   if n in settings))
+        self.get_logger().info(
+            "parameters applied: " + ", ".join(f"{n}={settings[n]!r}" for n in sorted(names) if n in settings)
+        )
 
     def _retire(self, sync: InputSync) -> None:
         """Count what a synchronizer being replaced dropped or still holds as sync drops."""
         self._retired_sync_drops += sync.dropped + sync.pending
 
     def _make_sync(self, settings: dict) -> InputSync:
-        return InputSync(2, self._on_pair, queue_size=settings["queue_size"], slop=settings["slop"],
-                         exact_sync=settings["exact_sync"])
+        return InputSync(
+            2,
+            self._on_pair,
+            queue_size=settings["queue_size"],
+            slop=settings["slop"],
+            exact_sync=settings["exact_sync"],
+        )
 
     # --- input (executor thread) ---
     def _on_image(self, msg: Image, index: int) -> None:
@@ -311,8 +326,7 @@ class StdnetNode(LifecycleNode):
             cloud_pub = self._outputs["cloud"]
             if settings.publish_cloud and cloud_pub.get_subscription_count() > 0:
                 rgb = out.rgb if settings.cloud_fields == "xyzrgb" else None
-                cloud_pub.publish(self._cloud.fill(out.depth_m, out.intrinsics, header, rgb,
-                                                   settings.cloud_decimation))
+                cloud_pub.publish(self._cloud.fill(out.depth_m, out.intrinsics, header, rgb, settings.cloud_decimation))
         latency_ms = (self.get_clock().now().nanoseconds - out.stamp_ns) / 1e6
         self.stats.count_output(latency_ms, out.model_ms)
         self._outputs["status"].publish(self._status(header, out, latency_ms))
@@ -320,10 +334,18 @@ class StdnetNode(LifecycleNode):
     def _status(self, header: Header, out: Output, latency_ms: float):
         pipeline = self._pipeline
         return self._status_cls(
-            header=header, input_stamp=stamp_msg(out.input_stamp_ns), mode=pipeline.mode, scale=pipeline.scale,
-            delay_frames=pipeline.delay, model_ms=out.model_ms, latency_ms=latency_ms,
-            sync_drops=self.sync_drops, queue_drops=self.stats.queue_drops, invalid_drops=self.stats.invalid_drops,
-            resets=pipeline.resets)
+            header=header,
+            input_stamp=stamp_msg(out.input_stamp_ns),
+            mode=pipeline.mode,
+            scale=pipeline.scale,
+            delay_frames=pipeline.delay,
+            model_ms=out.model_ms,
+            latency_ms=latency_ms,
+            sync_drops=self.sync_drops,
+            queue_drops=self.stats.queue_drops,
+            invalid_drops=self.stats.invalid_drops,
+            resets=pipeline.resets,
+        )
 
     @property
     def sync_drops(self) -> int:
@@ -364,18 +386,33 @@ class StdnetNode(LifecycleNode):
         values = [("state", self._state)]
         if pipeline is not None:
             engine = pipeline.engine
-            values += [("mode", pipeline.mode), ("scale", pipeline.scale), ("delay frames", pipeline.delay),
-                       ("device", engine.device), ("precision", engine.precision),
-                       ("memory", memory_mib(engine.device))]
+            values += [
+                ("mode", pipeline.mode),
+                ("scale", pipeline.scale),
+                ("delay frames", pipeline.delay),
+                ("device", engine.device),
+                ("precision", engine.precision),
+                ("memory", memory_mib(engine.device)),
+            ]
         values += [(f"input rate {topic} (Hz)", hz) for topic, hz in sorted(input_hz.items())]
-        values += [("output rate (Hz)", output_hz), ("outputs", self.stats.outputs),
-                   ("sync drops", self.sync_drops), ("queue drops", self.stats.queue_drops),
-                   ("invalid drops", invalid)]
+        values += [
+            ("output rate (Hz)", output_hz),
+            ("outputs", self.stats.outputs),
+            ("sync drops", self.sync_drops),
+            ("queue drops", self.stats.queue_drops),
+            ("invalid drops", invalid),
+        ]
         values += [(f"invalid drops {topic} ({reason})", n) for (topic, reason), n in self.stats.invalid_counts()]
         values += [("resets", pipeline.resets if pipeline is not None else 0)]
         values += [(k.replace("_", " "), v) for k, v in self.stats.percentiles().items()]
-        return diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: depth super-resolution",
-                                self.get_fully_qualified_name(), level, message, values)
+        return diagnostic_array(
+            self.get_clock().now().to_msg(),
+            f"{self.get_name()}: depth super-resolution",
+            self.get_fully_qualified_name(),
+            level,
+            message,
+            values,
+        )
 
 
 def main(args=None) -> int:
@@ -383,8 +420,11 @@ def main(args=None) -> int:
     try:
         load_interfaces()
     except InterfacesNotBuiltError as exc:
-        print(f"stdnet_node: {exc}. On a robot, build both packages in the workspace (colcon build "
-              "--packages-up-to stdnet_ros) and source install/setup.bash.", file=sys.stderr)
+        print(
+            f"stdnet_node: {exc}. On a robot, build both packages in the workspace (colcon build "
+            "--packages-up-to stdnet_ros) and source install/setup.bash.",
+            file=sys.stderr,
+        )
         return 1
     rclpy.init(args=args)
     node = None

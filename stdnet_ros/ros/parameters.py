@@ -7,6 +7,7 @@ it may change while the node runs. config/stdnet.yaml repeats every default (tes
   configure again).
 * ``autostart`` is read once at start-up (read-only).
 """
+
 import re
 from dataclasses import dataclass
 
@@ -33,35 +34,81 @@ class Spec:
 
 
 SPECS = (
-    Spec("autostart", True, "configure and activate at start-up (false: wait for lifecycle transitions)",
-         read_only=True),
-    Spec("mode", "causal", "causal: output t at input t; bidirectional: delayed output using future frames",
-         choices=MODES),
+    Spec(
+        "autostart", True, "configure and activate at start-up (false: wait for lifecycle transitions)", read_only=True
+    ),
+    Spec(
+        "mode",
+        "causal",
+        "causal: output t at input t; bidirectional: delayed output using future frames",
+        choices=MODES,
+    ),
     Spec("scale", 4, "super-resolution factor: RGB size = depth size x scale", choices=SCALES),
-    Spec("weights", "stdnet-lite", "a .safetensors file, or a shipped preset name (stdnet_ros/weights/"
-         "{preset}-x{scale}-{mode}.safetensors)", pattern=r".+"),
+    Spec(
+        "weights",
+        "stdnet-lite",
+        "a .safetensors file, or a shipped preset name (stdnet_ros/weights/{preset}-x{scale}-{mode}.safetensors)",
+        pattern=r".+",
+    ),
     Spec("device", "auto", "auto (CUDA when available), cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?"),
-    Spec("precision", "auto", "auto (bf16 where the device computes it natively, else fp32), fp32, bf16 autocast "
-         "(CPU or CUDA) or fp16 autocast (CUDA only)", choices=PRECISION_CHOICES),
-    Spec("max_gap", 0.5, "seconds between input stamps above which the temporal state resets",
-         bounds=(0.001, 3600.0), live=True),
-    Spec("queue_size", 5, "messages per input kept by the synchronizer while waiting for a partner",
-         bounds=(1, 100), live=True),
-    Spec("slop", 0.015, "approximate sync: max stamp difference of an RGB + depth pair, seconds",
-         bounds=(0.0001, 1.0), live=True),
-    Spec("exact_sync", False, "pair only identical stamps (TimeSynchronizer) instead of approximate sync",
-         live=True),
-    Spec("output_encoding", "32FC1", "depth_sr/image encoding: 32FC1 metres (NaN invalid) or 16UC1 mm (0 invalid)",
-         choices=("32FC1", "16UC1"), live=True),
+    Spec(
+        "precision",
+        "auto",
+        "auto (bf16 where the device computes it natively, else fp32), fp32, bf16 autocast "
+        "(CPU or CUDA) or fp16 autocast (CUDA only)",
+        choices=PRECISION_CHOICES,
+    ),
+    Spec(
+        "max_gap",
+        0.5,
+        "seconds between input stamps above which the temporal state resets",
+        bounds=(0.001, 3600.0),
+        live=True,
+    ),
+    Spec(
+        "queue_size",
+        5,
+        "messages per input kept by the synchronizer while waiting for a partner",
+        bounds=(1, 100),
+        live=True,
+    ),
+    Spec(
+        "slop",
+        0.015,
+        "approximate sync: max stamp difference of an RGB + depth pair, seconds",
+        bounds=(0.0001, 1.0),
+        live=True,
+    ),
+    Spec("exact_sync", False, "pair only identical stamps (TimeSynchronizer) instead of approximate sync", live=True),
+    Spec(
+        "output_encoding",
+        "32FC1",
+        "depth_sr/image encoding: 32FC1 metres (NaN invalid) or 16UC1 mm (0 invalid)",
+        choices=("32FC1", "16UC1"),
+        live=True,
+    ),
     Spec("publish_cloud", True, "publish depth_sr/points (built only while it has a subscriber)", live=True),
-    Spec("cloud_fields", "xyzrgb", "xyz (point_step 16) or xyzrgb (PCL layout, point_step 32)",
-         choices=("xyz", "xyzrgb"), live=True),
+    Spec(
+        "cloud_fields",
+        "xyzrgb",
+        "xyz (point_step 16) or xyzrgb (PCL layout, point_step 32)",
+        choices=("xyz", "xyzrgb"),
+        live=True,
+    ),
     Spec("cloud_decimation", 1, "keep every n-th row and column in the cloud", bounds=(1, 16), live=True),
-    Spec("input_qos.reliability", "best_effort", "subscriptions: best_effort (matches every publisher, REP 2003) "
-         "or reliable", choices=RELIABILITIES),
+    Spec(
+        "input_qos.reliability",
+        "best_effort",
+        "subscriptions: best_effort (matches every publisher, REP 2003) or reliable",
+        choices=RELIABILITIES,
+    ),
     Spec("input_qos.depth", 5, "subscriptions: keep-last depth", bounds=(1, 100)),
-    Spec("output_qos.reliability", "reliable", "publishers: reliable (RViz default) or best_effort",
-         choices=RELIABILITIES),
+    Spec(
+        "output_qos.reliability",
+        "reliable",
+        "publishers: reliable (RViz default) or best_effort",
+        choices=RELIABILITIES,
+    ),
     Spec("output_qos.depth", 2, "publishers: keep-last depth", bounds=(1, 100)),
 )
 BY_NAME = {spec.name: spec for spec in SPECS}
@@ -74,10 +121,16 @@ def descriptor(spec: Spec) -> ParameterDescriptor:
         constraints.append("one of " + ", ".join(str(c) for c in spec.choices))
     if spec.pattern:
         constraints.append(f"matches {spec.pattern}")
-    constraints.append("changes live" if spec.live else
-                       "read at start-up only" if spec.read_only else "changes only while unconfigured")
-    desc = ParameterDescriptor(description=spec.description, additional_constraints="; ".join(constraints),
-                               read_only=spec.read_only)
+    constraints.append(
+        "changes live"
+        if spec.live
+        else "read at start-up only"
+        if spec.read_only
+        else "changes only while unconfigured"
+    )
+    desc = ParameterDescriptor(
+        description=spec.description, additional_constraints="; ".join(constraints), read_only=spec.read_only
+    )
     if spec.bounds and isinstance(spec.default, int):
         desc.integer_range = [IntegerRange(from_value=spec.bounds[0], to_value=spec.bounds[1], step=1)]
     elif spec.bounds:
@@ -95,8 +148,10 @@ def check(name: str, value, configured: bool) -> str | None:
     if spec.pattern and not (isinstance(value, str) and re.fullmatch(spec.pattern, value)):
         return f"{name}: {value!r} does not match {spec.pattern}"
     if configured and not spec.live and not spec.read_only:
-        return (f"{name}: cannot change while the node is configured (it is read in the configure transition): "
-                "deactivate and clean up the node, set it, then configure again")
+        return (
+            f"{name}: cannot change while the node is configured (it is read in the configure transition): "
+            "deactivate and clean up the node, set it, then configure again"
+        )
     return None
 
 
@@ -117,6 +172,9 @@ def read(node) -> dict:
 def qos(settings: dict, direction: str) -> QoSProfile:
     """Keep-last, volatile QoS of ``direction`` ("input_qos" or "output_qos") from the settings."""
     reliability = settings[f"{direction}.reliability"]
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings[f"{direction}.depth"],
-                      reliability=ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort"
-                      else ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=settings[f"{direction}.depth"],
+        reliability=ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort" else ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.VOLATILE,
+    )

@@ -6,6 +6,7 @@ itself or through :data:`Subscriber` (``message_filters.Subscriber`` or the stan
 or approximate: depth_image_proc's ``exact_sync`` / ``queue_size`` parameters plus ``slop``) calls back once
 per matched set.
 """
+
 import threading
 
 from stdnet_ros.ros.message_filters_compat import SimpleFilter

@@ -6,6 +6,7 @@ optimizer (JSON: param_groups and any non-tensor state) and run (JSON: e.g. the 
 No random-number state is stored: every training sample is a pure function of (seed, sample index) and the
 learning rate a pure function of the step, so the step alone puts a resumed run back on the same path.
 """
+
 import json
 import os
 from pathlib import Path
@@ -25,8 +26,9 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and the problem."""
 
 
-def save_checkpoint(path: str | Path, model: STDNet, loss: nn.Module, optimizer: torch.optim.Optimizer,
-                    step: int, run_state: dict) -> None:
+def save_checkpoint(
+    path: str | Path, model: STDNet, loss: nn.Module, optimizer: torch.optim.Optimizer, step: int, run_state: dict
+) -> None:
     """Write the checkpoint atomically (a temporary file renamed over ``path``)."""
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"loss/{k}": v for k, v in loss.state_dict().items()})
@@ -59,8 +61,9 @@ def read_metadata(path: str | Path) -> dict:
     return checked_metadata(path, FORMAT, "checkpoint", CheckpointError)
 
 
-def load_checkpoint(path: str | Path, model: STDNet, loss: nn.Module,
-                    optimizer: torch.optim.Optimizer) -> tuple[int, dict]:
+def load_checkpoint(
+    path: str | Path, model: STDNet, loss: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[int, dict]:
     """Restore model, loss and optimizer in place; returns (step, run_state). The model config must match."""
     metadata = read_metadata(path)
     stored = STDNetConfig.from_dict(json.loads(metadata["model_config"]))
@@ -70,8 +73,8 @@ def load_checkpoint(path: str | Path, model: STDNet, loss: nn.Module,
     tensors = {"model/": {}, "loss/": {}, "optim/": {}}
     with safe_open(str(path), framework="pt") as f:
         for key in f.keys():
-            prefix = key[:key.index("/") + 1]
-            tensors[prefix][key[len(prefix):]] = f.get_tensor(key)
+            prefix = key[: key.index("/") + 1]
+            tensors[prefix][key[len(prefix) :]] = f.get_tensor(key)
     try:
         model.load_state_dict(tensors["model/"])
         loss.load_state_dict(tensors["loss/"])
@@ -82,8 +85,10 @@ def load_checkpoint(path: str | Path, model: STDNet, loss: nn.Module,
         index, key = name.split("/", 1)
         state.setdefault(int(index), {})[key] = tensor
     # JSON turned tuple hyper-parameters (Adam's betas) into lists; "params" is the one list of a group.
-    groups_meta = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
-                   for g in optim_meta["param_groups"]]
+    groups_meta = [
+        {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+        for g in optim_meta["param_groups"]
+    ]
     optimizer.load_state_dict({"state": state, "param_groups": groups_meta})
     return int(metadata["step"]), json.loads(metadata["run"])
 
@@ -93,5 +98,5 @@ def export_weights(checkpoint: str | Path, out_path: str | Path) -> None:
     metadata = read_metadata(checkpoint)
     model = STDNet(STDNetConfig.from_dict(json.loads(metadata["model_config"])), preset=metadata["preset"])
     with safe_open(str(checkpoint), framework="pt") as f:
-        model.load_state_dict({k[len("model/"):]: f.get_tensor(k) for k in f.keys() if k.startswith("model/")})
+        model.load_state_dict({k[len("model/") :]: f.get_tensor(k) for k in f.keys() if k.startswith("model/")})
     save_weights(model, out_path)

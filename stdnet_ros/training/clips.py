@@ -8,6 +8,7 @@ of a step across ranks, needs no data-loader state.
 Sample tensors (T = frames, P = HR patch side, p = P / scale):
   rgb (T, 3, P, P) float in [0, 1]; lr (T, 1, p, p) metres (0 = invalid); gt (T, 1, P, P) metres; index ().
 """
+
 import itertools
 import os
 from pathlib import Path
@@ -16,16 +17,24 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..data import DatasetError, FolderSequence, TartanAirSequence, find_sequences, generate_sequence, open_sequence
-from ..data import split_seed
+from ..data import (
+    DatasetError,
+    FolderSequence,
+    TartanAirSequence,
+    find_sequences,
+    generate_sequence,
+    open_sequence,
+    split_seed,
+)
 from .degradation_sampling import DegradationDistribution
 
 CACHE_VERSION = "v1"
 LAYOUTS = {"folders": FolderSequence, "tartanair": TartanAirSequence}
 
 
-def aligned_crop(rgb: np.ndarray, depth_m: np.ndarray, patch: int, scale: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+def aligned_crop(
+    rgb: np.ndarray, depth_m: np.ndarray, patch: int, scale: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Crop a P x P patch from rgb (T, H, W, 3) and depth (T, H, W) at a corner drawn in LR coordinates.
 
     The HR corner is scale x the LR corner, so the patch covers whole LR pixels and LR made from it is exactly
@@ -37,7 +46,7 @@ def aligned_crop(rgb: np.ndarray, depth_m: np.ndarray, patch: int, scale: int,
         raise ValueError(f"patch {patch}: must be a multiple of the scale {scale} and fit in {width}x{height}")
     y = int(rng.integers((height - patch) // scale + 1)) * scale
     x = int(rng.integers((width - patch) // scale + 1)) * scale
-    return rgb[:, y:y + patch, x:x + patch], depth_m[:, y:y + patch, x:x + patch], (y, x)
+    return rgb[:, y : y + patch, x : x + patch], depth_m[:, y : y + patch, x : x + patch], (y, x)
 
 
 def flip_and_transpose(tensors: list[torch.Tensor], rng: np.random.Generator) -> list[torch.Tensor]:
@@ -56,8 +65,14 @@ def flip_and_transpose(tensors: list[torch.Tensor], rng: np.random.Generator) ->
     return out
 
 
-def make_sample(rgb: np.ndarray, depth_m: np.ndarray, patch: int, scale: int,
-                distribution: DegradationDistribution, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+def make_sample(
+    rgb: np.ndarray,
+    depth_m: np.ndarray,
+    patch: int,
+    scale: int,
+    distribution: DegradationDistribution,
+    rng: np.random.Generator,
+) -> dict[str, torch.Tensor]:
     """One training sample (see the module docstring) from a clip: rgb (T, H, W, 3) uint8, depth (T, H, W) m."""
     rgb, depth_m, _ = aligned_crop(rgb, depth_m, patch, scale, rng)
     rgb_t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2)
@@ -76,8 +91,7 @@ class GeneratorClips:
     the folder) and read back instead of rendered again; runs with the same render settings share the cache.
     """
 
-    def __init__(self, sequences: int, frames: int, width: int, height: int, motion: str,
-                 cache_dir: str | Path | None):
+    def __init__(self, sequences: int, frames: int, width: int, height: int, motion: str, cache_dir: str | Path | None):
         self.sequences, self.frames, self.width, self.height, self.motion = sequences, frames, width, height, motion
         self.cache = None
         if cache_dir is not None:
@@ -126,12 +140,14 @@ class DatasetClips:
                     raise DatasetError(f"{path}: not a {layout} sequence (data.source is {layout!r})")
                 intr = reader.intrinsics
                 if min(intr.width, intr.height) < min_size:
-                    raise DatasetError(f"{path}: HR size {intr.width}x{intr.height} is smaller than the "
-                                       f"training patch {min_size}")
+                    raise DatasetError(
+                        f"{path}: HR size {intr.width}x{intr.height} is smaller than the training patch {min_size}"
+                    )
                 self.sequences.append(reader)
         self.frames = frames
-        self.windows = [(s, start) for s, reader in enumerate(self.sequences)
-                        for start in range(len(reader) - frames + 1)]
+        self.windows = [
+            (s, start) for s, reader in enumerate(self.sequences) for start in range(len(reader) - frames + 1)
+        ]
         if not self.windows:
             raise DatasetError(f"data.roots {roots}: no sequence has {frames} frames (data.frames)")
 

@@ -12,6 +12,7 @@ Sections and keys (every key is optional; the defaults are the dataclass default
 
 Overrides are "section.key=value" strings; the value is read as YAML (``optim.milestones=[10, 20]``).
 """
+
 import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -108,8 +109,10 @@ class TrainConfig:
         out = {"model": dict(self.model)}
         for f in fields(self):
             if f.name != "model":
-                out[f.name] = {k: list(v) if isinstance(v, tuple) else v
-                               for k, v in dataclasses.asdict(getattr(self, f.name)).items()}
+                out[f.name] = {
+                    k: list(v) if isinstance(v, tuple) else v
+                    for k, v in dataclasses.asdict(getattr(self, f.name)).items()
+                }
         return out
 
 
@@ -190,8 +193,11 @@ def _section(cls, values: dict, where: str):
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"{where}.{key}: expected a list, got {value!r}")
             value = tuple(value)
-        elif isinstance(default, bool) or (default is not None and not isinstance(value, type(default))
-                                           and not (isinstance(default, float) and isinstance(value, int))):
+        elif isinstance(default, bool) or (
+            default is not None
+            and not isinstance(value, type(default))
+            and not (isinstance(default, float) and isinstance(value, int))
+        ):
             raise ConfigError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
         elif default is None and value is not None and not isinstance(value, str):
             raise ConfigError(f"{where}.{key}: expected a string or null, got {value!r}")
@@ -213,20 +219,30 @@ def _check(config: TrainConfig, model: STDNetConfig, origin: str) -> None:
     d, v, o, r = config.data, config.validation, config.optim, config.run
     checks = [
         (d.source in SOURCES, f"data.source: expected one of {SOURCES}, got {d.source!r}"),
-        ((d.source == "generator") != bool(d.roots),
-         f"data.roots: dataset folders are needed for source {d.source!r} and unused by 'generator', got {list(d.roots)}"),
+        (
+            (d.source == "generator") != bool(d.roots),
+            f"data.roots: dataset folders are needed for source {d.source!r} and unused by 'generator', got {list(d.roots)}",
+        ),
         (d.motion in MOTIONS, f"data.motion: expected one of {MOTIONS}, got {d.motion!r}"),
         (d.frames >= 3, f"data.frames: at least 3 (the temporal loss compares t and t+2), got {d.frames}"),
-        (d.patch > 0 and d.patch % model.scale == 0 and d.patch % 4 == 0,
-         f"data.patch: a positive multiple of the scale {model.scale} and of 4, got {d.patch}"),
-        (d.source != "generator" or (d.patch <= min(d.width, d.height) and d.sequences > 0),
-         f"data.patch {d.patch} must fit in the render size {d.width}x{d.height}, with data.sequences > 0"),
+        (
+            d.patch > 0 and d.patch % model.scale == 0 and d.patch % 4 == 0,
+            f"data.patch: a positive multiple of the scale {model.scale} and of 4, got {d.patch}",
+        ),
+        (
+            d.source != "generator" or (d.patch <= min(d.width, d.height) and d.sequences > 0),
+            f"data.patch {d.patch} must fit in the render size {d.width}x{d.height}, with data.sequences > 0",
+        ),
         (d.workers >= 0, f"data.workers: >= 0, got {d.workers}"),
         (v.every >= 0 and v.sequences > 0 and v.frames > 0, "validation: every >= 0, sequences and frames > 0"),
-        (o.iterations > 0 and o.batch_size > 0 and o.lr > 0 and o.clip_grad_norm > 0 and o.warmup >= 0,
-         "optim: iterations, batch_size, lr and clip_grad_norm must be > 0, warmup >= 0"),
-        (config.loss.reconstruction in RECONSTRUCTIONS,
-         f"loss.reconstruction: expected one of {RECONSTRUCTIONS}, got {config.loss.reconstruction!r}"),
+        (
+            o.iterations > 0 and o.batch_size > 0 and o.lr > 0 and o.clip_grad_norm > 0 and o.warmup >= 0,
+            "optim: iterations, batch_size, lr and clip_grad_norm must be > 0, warmup >= 0",
+        ),
+        (
+            config.loss.reconstruction in RECONSTRUCTIONS,
+            f"loss.reconstruction: expected one of {RECONSTRUCTIONS}, got {config.loss.reconstruction!r}",
+        ),
         (config.loss.beta >= 0, f"loss.beta: >= 0, got {config.loss.beta}"),
         (config.loss.gamma_tc >= 0, f"loss.gamma_tc: >= 0, got {config.loss.gamma_tc}"),
         (list(o.milestones) == sorted(o.milestones), f"optim.milestones: increasing, got {list(o.milestones)}"),

@@ -3,6 +3,7 @@
 
 One panel per metric, drawn with OpenCV only (as figures.py), one colour per run shared by the panels.
 """
+
 import csv
 from pathlib import Path
 
@@ -17,8 +18,12 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 BLACK, GREY = (0, 0, 0), (150, 150, 150)
 RUN_COLOURS_BGR = ((180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 103, 148), (75, 86, 140))
 LEVEL_COLOURS_BGR = ((90, 90, 90), (0, 140, 200), (120, 60, 160), (60, 120, 60))
-METRIC_LABELS = {"val_rmse_cm": "validation RMSE (cm)", "val_edge_rmse_cm": "validation edge RMSE (cm)",
-                 "val_mae_cm": "validation MAE (cm)", "val_tepe_cm": "validation TEPE (cm)"}
+METRIC_LABELS = {
+    "val_rmse_cm": "validation RMSE (cm)",
+    "val_edge_rmse_cm": "validation edge RMSE (cm)",
+    "val_mae_cm": "validation MAE (cm)",
+    "val_tepe_cm": "validation TEPE (cm)",
+}
 
 
 def read_validation(log_csv: str | Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -81,9 +86,12 @@ def _panel(runs: dict[str, tuple[np.ndarray, np.ndarray]], levels: dict[str, flo
     return canvas
 
 
-def save_training_curves(path: str | Path, logs: dict[str, str | Path],
-                         levels: dict[str, dict[str, float]] | None = None,
-                         metrics: tuple[str, ...] = ("val_rmse_cm", "val_edge_rmse_cm")) -> np.ndarray:
+def save_training_curves(
+    path: str | Path,
+    logs: dict[str, str | Path],
+    levels: dict[str, dict[str, float]] | None = None,
+    metrics: tuple[str, ...] = ("val_rmse_cm", "val_edge_rmse_cm"),
+) -> np.ndarray:
     """Write the figure (PNG) of ``metrics`` against step for each run (name -> log.csv), with ``levels``
     (metric -> reference name -> cm) as dashed lines in that metric's panel. Returns the image (BGR)."""
     if not logs:

@@ -16,6 +16,7 @@ Real sensors differ from any one simulation, so every clip gets its own :class:`
 
 Every draw comes from the numpy Generator it is given, so a clip's degradation is a pure function of its seed.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,12 +51,15 @@ class DegradationDistribution:
         if self.range_m[0] <= 0 or self.bin_width_m[0] <= 0 or self.photons[0] <= 0 or self.dropout[1] > 1:
             raise ValueError("degradation: range_m, bin_width_m and photons must be > 0 and dropout <= 1")
         if self.bin_width_m[1] > self.range_m[0]:
-            raise ValueError(f"degradation.bin_width_m: at most the shortest range {self.range_m[0]} m, "
-                             f"got {list(self.bin_width_m)}")
+            raise ValueError(
+                f"degradation.bin_width_m: at most the shortest range {self.range_m[0]} m, got {list(self.bin_width_m)}"
+            )
         unknown = [k for k in self.other_families if k not in KINDS or k == "dtof"]
         if unknown or not self.other_families:
-            raise ValueError(f"degradation.other_families: non-empty, from {[k for k in KINDS if k != 'dtof']}, "
-                             f"got {list(self.other_families)}")
+            raise ValueError(
+                f"degradation.other_families: non-empty, from {[k for k in KINDS if k != 'dtof']}, "
+                f"got {list(self.other_families)}"
+            )
 
     def sample(self, rng: np.random.Generator) -> Degradation:
         """One degradation; the draws come from ``rng`` in a fixed order."""

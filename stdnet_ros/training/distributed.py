@@ -3,6 +3,7 @@
 torchrun sets WORLD_SIZE, RANK and LOCAL_RANK; without them (or with WORLD_SIZE=1) training runs single-process.
 The backend is NCCL on CUDA (one GPU per process, cuda:LOCAL_RANK) and gloo on CPU.
 """
+
 import os
 from dataclasses import dataclass
 

@@ -9,6 +9,7 @@ best.safetensors (the checkpoint with the lowest validation RMSE); a run whose f
 resumed from it. When the last iteration is done the best checkpoint's model (the final one if validation is
 off) is written as weights.
 """
+
 import csv
 import time
 from pathlib import Path
@@ -32,8 +33,22 @@ from .distributed import Distributed
 from .validation import Validator
 
 LOSS_TERMS = ("total", "rec", "sd", "td")
-LOG_COLUMNS = ("step", "clips", "lr", "loss", "rec", "sd", "td", "grad_norm", "it_per_s", "clips_per_s",
-               "val_rmse_cm", "val_mae_cm", "val_edge_rmse_cm", "val_tepe_cm")
+LOG_COLUMNS = (
+    "step",
+    "clips",
+    "lr",
+    "loss",
+    "rec",
+    "sd",
+    "td",
+    "grad_norm",
+    "it_per_s",
+    "clips_per_s",
+    "val_rmse_cm",
+    "val_mae_cm",
+    "val_edge_rmse_cm",
+    "val_tepe_cm",
+)
 VAL_KEYS = ("rmse_cm", "mae_cm", "edge_rmse_cm", "tepe_cm")
 
 
@@ -84,8 +99,11 @@ def initialise_from(model: STDNet, path: str) -> None:
     architecture field must match."""
     source = load_weights(path)
     have, want = source.config.to_dict(), model.config.to_dict()
-    wrong = [f"{k}={have[k]!r} (this run: {want[k]!r})" for k in want
-             if k not in ("scale", "directions") and have[k] != want[k]]
+    wrong = [
+        f"{k}={have[k]!r} (this run: {want[k]!r})"
+        for k in want
+        if k not in ("scale", "directions") and have[k] != want[k]
+    ]
     if wrong:
         raise ConfigError(f"run.init_weights {path}: another architecture: {', '.join(wrong)}")
     model.load_state_dict(source.state_dict())
@@ -126,8 +144,9 @@ class Trainer:
         torch.manual_seed(config.run.seed)
         model_config = config.model_config()
         self.model = build_model(config.preset, **model_config.to_dict()).to(self.device)
-        self.loss = STDNetLoss(model_config.channels, config.loss.reconstruction, beta=config.loss.beta,
-                               gamma_tc=config.loss.gamma_tc).to(self.device)
+        self.loss = STDNetLoss(
+            model_config.channels, config.loss.reconstruction, beta=config.loss.beta, gamma_tc=config.loss.gamma_tc
+        ).to(self.device)
         self.precision = resolve_precision(config.optim.precision, self.device)
         self.module = TrainModule(self.model, self.loss, bf16=self.precision == "bf16")
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=config.optim.lr)
@@ -144,8 +163,9 @@ class Trainer:
         self.print(f"forward precision {self.precision} on {self.device}")
         self.ddp = DistributedDataParallel(self.module) if dist.enabled else self.module
         self.validator = Validator(config, model_config.scale, self.device)
-        self.dataset = TrainClips(build_source(config), config.data.patch, model_config.scale,
-                                  config.degradation, config.run.seed)
+        self.dataset = TrainClips(
+            build_source(config), config.data.patch, model_config.scale, config.degradation, config.run.seed
+        )
 
     def print(self, text: str) -> None:
         if self.dist.is_main:
@@ -154,9 +174,14 @@ class Trainer:
     def loader(self) -> DataLoader:
         workers = self.config.data.workers
         batches = StepBatches(self.step, self.config.optim.batch_size, self.dist.rank, self.dist.world_size)
-        return DataLoader(self.dataset, batch_sampler=batches, num_workers=workers,
-                          worker_init_fn=_single_thread if workers else None,
-                          pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None)
+        return DataLoader(
+            self.dataset,
+            batch_sampler=batches,
+            num_workers=workers,
+            worker_init_fn=_single_thread if workers else None,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if workers else None,
+        )
 
     def train_step(self, batch: dict) -> torch.Tensor:
         """One optimiser step; returns the detached (total, rec, sd, td, grad_norm) on the device."""
@@ -171,7 +196,8 @@ class Trainer:
             raise TrainingDiverged(
                 f"step {self.step + 1}: non-finite loss {losses['total'].item()} or gradient norm {grad_norm.item()}; "
                 f"stopped before updating the weights. The last good checkpoint is {self.out_dir / 'last.safetensors'}"
-                f" (saved every {self.config.run.checkpoint_every} steps); lower optim.lr or raise optim.warmup")
+                f" (saved every {self.config.run.checkpoint_every} steps); lower optim.lr or raise optim.warmup"
+            )
         self.optimizer.step()
         self.step += 1
         return torch.stack([losses[k].detach() for k in LOSS_TERMS] + [grad_norm.detach()])
@@ -205,8 +231,14 @@ class Trainer:
         run, optim = self.config.run, self.config.optim
         clips_per_step = optim.batch_size * self.dist.world_size
         sums, count, tick = None, 0, time.perf_counter()
-        bar = tqdm(total=optim.iterations, initial=self.step, disable=not self.dist.is_main, dynamic_ncols=True,
-                   desc=self.out_dir.name, unit="it")
+        bar = tqdm(
+            total=optim.iterations,
+            initial=self.step,
+            disable=not self.dist.is_main,
+            dynamic_ncols=True,
+            desc=self.out_dir.name,
+            unit="it",
+        )
         batches = iter(self.loader())
         self.module.train()
         while self.step < stop_at:
@@ -218,9 +250,13 @@ class Trainer:
                 means = self.dist.mean(sums / count).tolist()
                 elapsed = time.perf_counter() - tick
                 row = dict(zip(("loss", "rec", "sd", "td", "grad_norm"), means))
-                row.update(step=self.step, clips=self.step * clips_per_step,
-                           lr=learning_rate(optim, self.step - 1), it_per_s=count / elapsed,
-                           clips_per_s=count * clips_per_step / elapsed)
+                row.update(
+                    step=self.step,
+                    clips=self.step * clips_per_step,
+                    lr=learning_rate(optim, self.step - 1),
+                    it_per_s=count / elapsed,
+                    clips_per_s=count * clips_per_step / elapsed,
+                )
                 bar.set_postfix(loss=f"{row['loss']:.5f}", clips_s=f"{row['clips_per_s']:.2f}")
                 if log is not None:
                     log.write(**row)
@@ -242,10 +278,15 @@ class Trainer:
     def _validate(self, log: CsvLog | None) -> None:
         if self.dist.is_main:
             result = self.validator(self.model)
-            self.print(f"step {self.step}: validation " + ", ".join(
-                f"{k} {result[k]:.2f}" for k in VAL_KEYS if result[k] is not None))
-            log.write(step=self.step, clips=self.step * self.config.optim.batch_size * self.dist.world_size,
-                      **{f"val_{k}": result[k] for k in VAL_KEYS})
+            self.print(
+                f"step {self.step}: validation "
+                + ", ".join(f"{k} {result[k]:.2f}" for k in VAL_KEYS if result[k] is not None)
+            )
+            log.write(
+                step=self.step,
+                clips=self.step * self.config.optim.batch_size * self.dist.world_size,
+                **{f"val_{k}": result[k] for k in VAL_KEYS},
+            )
             best = self.run_state["best"]
             if result["rmse_cm"] is not None and (best is None or result["rmse_cm"] < best["rmse_cm"]):
                 self.run_state["best"] = {"step": self.step, **{k: result[k] for k in VAL_KEYS}}

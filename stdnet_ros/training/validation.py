@@ -6,6 +6,7 @@ memory) or, when validation.roots is set, those dataset folders. LR: stored lr_x
 simulated by the paper's dvsr sensor (degradation.SENSORS; the coarser of the two the evaluation reports, and the
 sensor of every earlier run's curve). Other sensors are measured afterwards with ``stdnet eval --lr <sensor>``.
 """
+
 import zlib
 
 import torch
@@ -13,8 +14,8 @@ import torch
 from ..data import find_sequences, generate_sequence, open_sequence, split_seed
 from ..data.scene import FPS
 from ..depth.degradation import SENSORS, degrade_numpy
-from ..evaluation.runner import EngineMethod, EvalFrame, EvalSequence, dataset_sequence, evaluate_sequence
 from ..evaluation.metrics import mean_over_sequences
+from ..evaluation.runner import EngineMethod, EvalFrame, EvalSequence, dataset_sequence, evaluate_sequence
 from ..model import STDNet
 from ..streaming import StreamingEngine
 from .config import TrainConfig
@@ -29,8 +30,9 @@ def generator_val_frames(config: TrainConfig, scale: int) -> list[tuple[str, lis
     for index in range(v.sequences):
         name = f"val_{index:06d}"
         frames = []
-        for i, f in enumerate(generate_sequence(split_seed("val", index), v.frames, v.width, v.height,
-                                                config.data.motion)):
+        for i, f in enumerate(
+            generate_sequence(split_seed("val", index), v.frames, v.width, v.height, config.data.motion)
+        ):
             lr = degrade_numpy(f.depth_m, f.rgb, scale, VALIDATION_SENSOR, zlib.crc32(f"{name}/{i}".encode()))
             frames.append(EvalFrame(f.rgb, f.depth_m, lr, f.flow if i else None, i / FPS))
         out.append((name, frames))
