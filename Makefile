@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 FASTDDS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/fastdds.xml
 export FASTDDS_DEFAULT_PROFILES_FILE
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test lint demo bench clean
 
 setup: $(STAMP)
 
@@ -23,8 +23,14 @@ $(STAMP): requirements.txt setup.py
 		| { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 	touch $@
 
-test: $(STAMP) msgs
+# Lint, format and type checks first (settings: pyproject.toml), then the tests.
+test: $(STAMP) msgs lint
 	$(BIN)/python -m pytest test
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # stdnet_ros_interfaces (msg/) built with colcon from the wheels into build_msgs/; rebuilt only when its sources
 # or the venv change (the stamp file).

@@ -1,5 +1,6 @@
 """ONNX export of the causal per-frame streaming step: cached features of the two previous frames in, the depth
-of the new frame and the updated cache out. Deformable convolutions are grid samples and a 1x1 convolution (ONNX GridSample, opset >= 16).
+of the new frame and the updated cache out. Deformable convolutions are grid samples and a 1x1 convolution
+(ONNX GridSample, opset >= 16).
 
 The exported graph is the causal StreamingEngine step as a pure function, so a C++/TensorRT runtime only has to
 keep the cache tensors between calls. The neighbour rule of a causal pass (sum over the previous frames that exist,

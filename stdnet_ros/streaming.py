@@ -102,10 +102,15 @@ class StreamingEngine:
         """Forget the stream (pending frames are dropped; use flush() first to keep them)."""
         self._caches = [_StageCache(len(s.passes)) for s in self.model.stages]
         self._recs: list[dict] = [{} for _ in self.model.stages]  # reconstructed, waiting for the last stage
-        self._lq4, self._bases, self._scales, self._lr_valid, self._stamps = {}, {}, {}, {}, {}
+        # per frame index: lq4 (1, 1, H/4, W/4), base (1, 1, H, W), scale (1, 1, 1, 1) m, LR valid mask, stamp s
+        self._lq4: dict[int, torch.Tensor] = {}
+        self._bases: dict[int, torch.Tensor] = {}
+        self._scales: dict[int, torch.Tensor] = {}
+        self._lr_valid: dict[int, torch.Tensor] = {}
+        self._stamps: dict[int, float] = {}
         self._next = 0
-        self._last_stamp = None
-        self._hr_shape = None
+        self._last_stamp: float | None = None
+        self._hr_shape: torch.Size | None = None
 
     def push(self, rgb: np.ndarray, lr_depth: np.ndarray, stamp: float) -> list[tuple[float, np.ndarray]]:
         """Add one frame; returns the (stamp, hr_depth) of every frame that became final, oldest first."""

@@ -105,7 +105,7 @@ def test_replay_keeps_order_and_rate(bags, peer, storage, rate):
 
 
 def test_named_subscriber_count_is_waited_for(bags, peer):
-    """--subscribers TOPIC=N holds the replay until N readers of TOPIC matched, and fails naming TOPIC if they do not."""
+    """--subscribers TOPIC=N holds the replay until N readers of TOPIC matched, and fails naming TOPIC otherwise."""
     node, executor, received, env = peer
     command = [
         str(STDNET),

@@ -16,7 +16,7 @@ launch_testing = pytest.importorskip(
     "launch_testing",
     reason="launch_testing is not installed (needs a ROS 2 install; test_launch.py checks the launch file here)",
 )
-import launch_testing.actions  # noqa: E402
+import launch_testing.actions  # noqa: E402, F811 (the module object importorskip returned, now with .actions)
 import launch_testing.asserts  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402

@@ -293,9 +293,9 @@ def test_stand_in_matches_upstream_on_random_streams(exact):
         outputs = []
         for mf in (compat, upstream):
             if exact:
-                rig = Rig(lambda fs: mf.TimeSynchronizer(fs, queue_size), n=n_inputs)
+                rig = Rig(lambda fs, m=mf, q=queue_size: m.TimeSynchronizer(fs, q), n=n_inputs)
             else:
-                rig = Rig(lambda fs: mf.ApproximateTimeSynchronizer(fs, queue_size, slop), n=n_inputs)
+                rig = Rig(lambda fs, m=mf, q=queue_size, s=slop: m.ApproximateTimeSynchronizer(fs, q, s), n=n_inputs)
             for k, (i, t) in enumerate(events):
                 rig.push(i, msg(t, str(k)))
             outputs.append(rig.tags())

@@ -399,7 +399,7 @@ def test_a_bf16_step_runs_the_network_in_bf16_and_keeps_loss_and_gradients_fp32_
     grads = {}
     for bf16 in (False, True):
         module, dtypes = TrainModule(model, loss, bf16=bf16), set()
-        hook = model.stages[0].trunk.register_forward_hook(lambda m, i, out: dtypes.add(out.dtype))
+        hook = model.stages[0].trunk.register_forward_hook(lambda m, i, out, seen=dtypes: seen.add(out.dtype))
         module.zero_grad()
         losses = module(lr, rgb, gt)
         losses["total"].backward()

@@ -128,7 +128,7 @@ def overhead(args, weights: Path, domain: int) -> dict:
         for name, settings in CLOUD_SETTINGS.items():
             node.set_parameters([rclpy.parameter.Parameter(k, value=v) for k, v in settings.items()])
             times = []
-            for i in range(args.frames + 10):  # 10 warm-up frames
+            for _ in range(args.frames + 10):  # 10 warm-up frames
                 stamp_ns += 33_333_333
                 start = time.perf_counter()
                 for index, data in enumerate((rgb_bytes, depth_bytes)):

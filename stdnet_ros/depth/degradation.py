@@ -78,6 +78,7 @@ class Degradation:
         """
         depth = _check(depth_m, rgb, scale, self.kind)
         if self.kind == "dtof":
+            assert rgb is not None  # _check raised for a dtof degradation without RGB
             lr = _dtof(depth, _albedo(rgb), scale, self.range_m, self.bins, self.photons, generator)
         elif self.kind == "area":
             lr = _area(depth, scale)

@@ -30,13 +30,11 @@ def fill_invalid(depth_m: torch.Tensor) -> torch.Tensor:
         total = F.avg_pool2d(total, 2, ceil_mode=True, divisor_override=1)
         weight = F.avg_pool2d(weight, 2, ceil_mode=True, divisor_override=1)
         levels.append((total, weight))
-    filled = None
-    for total, weight in reversed(levels):
+    filled = total / weight.clamp_min(1e-12)  # the coarsest level
+    for total, weight in reversed(levels[:-1]):
         mean = total / weight.clamp_min(1e-12)
-        if filled is not None:
-            coarse = F.interpolate(filled, scale_factor=2, mode="nearest")[..., : mean.shape[-2], : mean.shape[-1]]
-            mean = torch.where(weight > 0, mean, coarse)
-        filled = mean
+        coarse = F.interpolate(filled, scale_factor=2, mode="nearest")[..., : mean.shape[-2], : mean.shape[-1]]
+        filled = torch.where(weight > 0, mean, coarse)
     return torch.where(valid, depth_m, filled)
 
 

@@ -10,8 +10,8 @@ Every baseline maps ``(lr_depth_m, rgb, scale) -> hr_depth_m``:
 
 Pixel-centre convention: LR pixel (i, j) covers HR rows [s*i, s*i + s) and columns [s*j, s*j + s);
 ``cv2.resize`` follows it. Invalid LR pixels never bleed into valid ones: they are first filled from their
-valid neighbours (push-pull fill of :mod:`stdnet_ros.depth.invalid_depth`, the network's own), the filled map is interpolated and filtered, and the HR block of
-every invalid LR pixel is set back to NaN (:func:`upsample_masked`).
+valid neighbours (push-pull fill of :mod:`stdnet_ros.depth.invalid_depth`, the network's own), the filled map
+is interpolated and filtered, and the HR block of every invalid LR pixel is set back to NaN (:func:`upsample_masked`).
 
 The three guided filters weigh neighbours by the RGB guide only, so each is linear in the depth it
 filters: depth needs no normalisation, and their sigma / eps are in guide units (noted per constant).

@@ -42,7 +42,8 @@ from .baselines import BASELINES, run_baseline
 from .figures import save_frame_figure, save_xt_slice_figure
 from .metrics import SequenceMetrics, flow_from_depth_and_poses, forward_splat, mean_over_sequences
 
-# method -> the direction pattern of the weights it runs; stdnet-single-frame is the temporal ablation (SingleFrameMethod)
+# method -> the direction pattern of the weights it runs; stdnet-single-frame is the temporal ablation
+# (SingleFrameMethod)
 STDNET_METHODS = {"stdnet-causal": "causal", "stdnet-bidirectional": "bidirectional", "stdnet-single-frame": "causal"}
 METHODS = (*STDNET_METHODS, *BASELINES)
 METRIC_KEYS = ("rmse_cm", "mae_cm", "edge_rmse_cm", "tepe_cm")

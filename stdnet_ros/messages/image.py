@@ -102,7 +102,7 @@ def with_uint8_payload(msg, arr: np.ndarray):
         msg.data = flat
     else:
         payload = array.array("B")
-        payload.frombytes(memoryview(flat))
+        payload.frombytes(flat.data)
         msg.data = payload
     return msg
 

@@ -17,6 +17,8 @@ FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 
 def _empty_pointcloud2(cloud_dtype: np.dtype, shape: tuple[int, int], header, pointcloud2_cls, pointfield_cls):
     """Organized PointCloud2 (is_dense False, little-endian) with one FLOAT32 PointField per dtype field; no data."""
+    if cloud_dtype.names is None or cloud_dtype.fields is None:
+        raise ValueError(f"cloud: expected a structured dtype of float32 fields, got {cloud_dtype}")
     fields = []
     for name in cloud_dtype.names:
         field_dtype, offset = cloud_dtype.fields[name][:2]

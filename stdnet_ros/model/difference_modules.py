@@ -63,7 +63,7 @@ class TemporalDifferenceModule(nn.Module):
         # 2*9 offsets (torchvision's interleaved dy, dx per tap) and 9 mask logits; zero init: offset 0, mask 0.5.
         self.offset_mask = conv3x3(channels, 3 * KERNEL_TAPS)
         nn.init.zeros_(self.offset_mask.weight)
-        nn.init.zeros_(self.offset_mask.bias)
+        nn.init.zeros_(self.offset_mask.bias)  # type: ignore[arg-type]  # conv3x3 always has a bias
         self.dcn_weight = nn.Parameter(torch.empty(channels, channels, 3, 3))
         nn.init.kaiming_normal_(self.dcn_weight, a=LRELU_SLOPE, mode="fan_in", nonlinearity="leaky_relu")
         self.dcn_bias = nn.Parameter(torch.zeros(channels))

@@ -76,8 +76,8 @@ class STDNetLoss(nn.Module):
             rec = masked_mean(err**2, valid)
         else:
             rec = masked_mean(torch.sqrt(err**2 + CHARBONNIER_EPS), valid)
-        sd = sum(SD_STAGE_WEIGHT * self._spatial_term(s, err, valid) for s in aux.sigmas)
-        td = sum(self._temporal_term(a, gt, valid) for a in aux.anchors)
+        sd = err.new_zeros(()) + sum(SD_STAGE_WEIGHT * self._spatial_term(s, err, valid) for s in aux.sigmas)
+        td = err.new_zeros(()) + sum(self._temporal_term(a, gt, valid) for a in aux.anchors)
         total = rec + self.beta * (self.alpha_sd * sd + self.alpha_td * td)
         if self.gamma_tc:
             total = total + self.gamma_tc * masked_mean(

@@ -3,7 +3,9 @@
 Callers pass and receive metres; inside, each frame's depth is divided by its own scale (normalisation.py).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -30,9 +32,11 @@ class STDNet(nn.Module):
         self.config = config
         self.preset = preset
         two = config.stages == 2
-        self.stages = nn.ModuleList([Stage(config, guide_channels=3, extra_channels=0, with_confidence=two)])
+        stages = [Stage(config, guide_channels=3, extra_channels=0, with_confidence=two)]
         if two:
-            self.stages.append(Stage(config, guide_channels=2, extra_channels=config.channels, with_confidence=True))
+            stages.append(Stage(config, guide_channels=2, extra_channels=config.channels, with_confidence=True))
+        # an nn.ModuleList (registered parameters), typed as what it holds
+        self.stages = cast(Sequence[Stage], nn.ModuleList(stages))
 
     # --- per-frame pieces, shared with the streaming engine (B = a batch of frames) ---
     def normalised_lr(self, lr_depth_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,13 +54,13 @@ class STDNet(nn.Module):
     @staticmethod
     def next_stage_guide(rec: Reconstructed) -> torch.Tensor:
         """Stage 2 is guided by stage 1's depth and confidence, (B, 2, H, W)."""
-        return torch.cat([rec.depth, rec.confidence], 1)
+        return torch.cat([rec.depth, rec.confidence_logit()], 1)
 
     def fuse(self, recs: list[Reconstructed]) -> torch.Tensor:
         """(B, 1, H, W) normalised depth: per-pixel softmax over the stages' confidences (a single stage as is)."""
         if len(recs) == 1:
             return recs[0].depth
-        weights = torch.softmax(torch.cat([r.confidence for r in recs], 1), dim=1)
+        weights = torch.softmax(torch.cat([r.confidence_logit() for r in recs], 1), dim=1)
         return (weights * torch.cat([r.depth for r in recs], 1)).sum(1, keepdim=True)
 
     # --- offline whole-clip forward ---
@@ -79,7 +83,8 @@ class STDNet(nn.Module):
         lq4, scale_m = self.normalised_lr(lr_depth_m.flatten(0, 1))
         base = self.residual_base(lq4, rgb.flatten(0, 1))
         lq4 = lq4.unflatten(0, (n, t))
-        recs, encs = [], []
+        recs: list[Reconstructed] = []
+        encs = []
         for stage in self.stages:
             if recs:
                 guide = self.next_stage_guide(recs[-1]).unflatten(0, (n, t))

@@ -30,6 +30,12 @@ class Reconstructed:
     depth: torch.Tensor  # (B, 1, H, W) normalised depth
     confidence: torch.Tensor | None  # (B, 1, H, W) logit, None for a single-stage model
 
+    def confidence_logit(self) -> torch.Tensor:
+        """The (B, 1, H, W) confidence of a stage of a two-stage model; ValueError for a single-stage one."""
+        if self.confidence is None:
+            raise ValueError("confidence: a single-stage model computes none")
+        return self.confidence
+
 
 class Stage(nn.Module):
     def __init__(self, config: STDNetConfig, guide_channels: int, extra_channels: int, with_confidence: bool):

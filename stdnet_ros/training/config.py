@@ -221,7 +221,8 @@ def _check(config: TrainConfig, model: STDNetConfig, origin: str) -> None:
         (d.source in SOURCES, f"data.source: expected one of {SOURCES}, got {d.source!r}"),
         (
             (d.source == "generator") != bool(d.roots),
-            f"data.roots: dataset folders are needed for source {d.source!r} and unused by 'generator', got {list(d.roots)}",
+            f"data.roots: dataset folders are needed for source {d.source!r} and unused by 'generator', "
+            f"got {list(d.roots)}",
         ),
         (d.motion in MOTIONS, f"data.motion: expected one of {MOTIONS}, got {d.motion!r}"),
         (d.frames >= 3, f"data.frames: at least 3 (the temporal loss compares t and t+2), got {d.frames}"),

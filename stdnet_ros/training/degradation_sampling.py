@@ -1,6 +1,7 @@
 """The LR degradation of each training clip, drawn from a distribution around the named sensors.
 
-Real sensors differ from any one simulation, so every clip gets its own :class:`~stdnet_ros.depth.degradation.Degradation`:
+Real sensors differ from any one simulation, so every clip gets its own
+:class:`~stdnet_ros.depth.degradation.Degradation`:
 
 * with probability ``p_sensor``: exactly one of the named sensors (degradation.SENSORS: the indoor robot sensor
   and the paper's dvsr protocol), chosen uniformly, so the cases the evaluation reports are always well covered;
