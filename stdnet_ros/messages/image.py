@@ -18,6 +18,8 @@ import numpy as np
 
 RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
+# 32FC1 depth beyond this is invalid: no ToF sensor measures it, and a stray 1e30 would set the frame's depth scale
+MAX_DEPTH_M = 1000.0
 
 # encoding -> (channels, dtype without byte order)
 _LAYOUT = {
@@ -75,8 +77,8 @@ def image_to_rgb(msg, name: str = "rgb/image") -> np.ndarray:
 def image_to_depth_m(msg, name: str = "depth/image") -> np.ndarray:
     """(H, W) float32 depth in metres, NaN where invalid, from a 16UC1 (mm, 0 invalid) or 32FC1 (m) Image.
 
-    32FC1 pixels that are NaN, infinite, zero or negative are invalid (depth_image_proc would turn a 0.0 into
-    a point at the camera origin; we do not). Always a new writable array.
+    32FC1 pixels that are NaN, infinite, zero, negative or beyond MAX_DEPTH_M are invalid (depth_image_proc would
+    turn a 0.0 into a point at the camera origin; we do not). Always a new writable array.
     """
     raw = _raw_view(msg, name, DEPTH_ENCODINGS)[:, :, 0]
     if msg.encoding == "16UC1":
@@ -85,7 +87,7 @@ def image_to_depth_m(msg, name: str = "depth/image") -> np.ndarray:
         depth[raw == 0] = np.nan
         return depth
     depth = raw.astype(np.float32)  # native byte order, contiguous copy
-    depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
+    depth[~((depth > 0) & (depth <= MAX_DEPTH_M))] = np.nan  # NaN compares False
     return depth
 
 
