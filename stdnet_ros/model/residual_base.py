@@ -22,6 +22,7 @@ GREY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma
 JBF_RADIUS_PX = 7  # HR pixels: the 15-pixel window of the joint-bilateral baseline
 JBF_SIGMA_SPACE_PX = 4.0
 JBF_SIGMA_COLOUR = 0.1  # of the L1 RGB difference, RGB in [0, 1]
+OUTSIDE = 1e4  # guide value of the padding: exp(-(3e4)^2 / 2 sigma_colour^2) is exactly 0 in float32
 
 
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -50,7 +51,48 @@ def joint_bilateral(
 ) -> torch.Tensor:
     """RGB guide (B, 3, H, W) in [0, 1] and source (B, 1, H, W) -> (B, 1, H, W): the weighted mean of the source
     over the (2r+1)^2 window clipped to the image, weights exp(-d^2 / 2 sigma_space^2) exp(-c^2 / 2 sigma_colour^2)
-    with d the pixel distance and c the L1 RGB difference to the centre pixel."""
+    with d the pixel distance and c the L1 RGB difference to the centre pixel.
+
+    The weight of the pair (p, p + o) equals that of (p + o, p), so each weight map is computed once for the half
+    window o > 0 and read twice, shifted: half the exponentials of :func:`joint_bilateral_reference`, the same
+    output to float rounding. Pixels outside the image get a guide value no RGB difference reaches (OUTSIDE), so
+    their weight is exactly 0 and no mask is needed. Differentiable in ``src``; the same code on CPU and CUDA.
+    """
+    h, w = src.shape[-2:]
+    r = radius
+    rgb_p = F.pad(rgb, (r, r, r, r), value=OUTSIDE)
+    src_p = F.pad(src, (r, r, r, r))
+    num = src.clone()  # the centre tap, weight 1
+    den = torch.ones_like(src)
+    for dy in range(r + 1):
+        for dx in range(-r, r + 1):
+            if dy == 0 and dx <= 0:
+                continue  # the centre, and the half window's mirror images
+            spatial = math.exp(-(dy * dy + dx * dx) / (2 * sigma_space**2))
+            # weight of (q, q + o) for every q with q or q + o in the image: rows -dy..h-1, columns over both
+            rows, cols = h + dy, w + abs(dx)
+            y0, x0 = r - dy, r - max(dx, 0)
+            near = rgb_p[..., y0 : y0 + rows, x0 : x0 + cols]
+            far = rgb_p[..., y0 + dy : y0 + dy + rows, x0 + dx : x0 + dx + cols]
+            colour = (far - near).abs().sum(1, keepdim=True)
+            weight = torch.exp(colour.square_().mul_(-1 / (2 * sigma_colour**2))).mul_(spatial)
+            ahead = weight[..., dy : dy + h, max(dx, 0) : max(dx, 0) + w]  # pairs (p, p + o)
+            behind = weight[..., :h, max(dx, 0) - dx : max(dx, 0) - dx + w]  # pairs (p - o, p)
+            num.addcmul_(ahead, src_p[..., r + dy : r + dy + h, r + dx : r + dx + w])
+            num.addcmul_(behind, src_p[..., r - dy : r - dy + h, r - dx : r - dx + w])
+            den.add_(ahead).add_(behind)
+    return num / den
+
+
+def joint_bilateral_reference(
+    rgb: torch.Tensor,
+    src: torch.Tensor,
+    radius: int = JBF_RADIUS_PX,
+    sigma_space: float = JBF_SIGMA_SPACE_PX,
+    sigma_colour: float = JBF_SIGMA_COLOUR,
+) -> torch.Tensor:
+    """:func:`joint_bilateral` tap by tap over the whole window, with an explicit inside-the-image mask: the
+    reference its tests and the model bench compare with."""
     h, w = src.shape[-2:]
     pad = (radius, radius, radius, radius)
     rgb_p = F.pad(rgb, pad)
