@@ -5,7 +5,8 @@
 rclpy messages and ``rosbags`` messages both work. Per frame it
 
 1. converts the messages to arrays (RGB (H, W, 3) uint8; depth (h, w) float32 metres, NaN invalid),
-2. validates them and their metadata (sizes, scale, camera_info sizes, at least one valid depth pixel),
+2. validates them and their metadata (header stamp and frame_id, sizes, scale, camera_info sizes, at least one valid
+   depth pixel),
 3. chooses the output intrinsics: the RGB camera_info when received, else the depth camera_info scaled by s
    with the pixel-centre rule (cx' = s (cx + 0.5) - 0.5),
 4. runs the :class:`~stdnet_ros.streaming.StreamingEngine` and returns every :class:`Output` that became final.
@@ -33,11 +34,13 @@ from stdnet_ros.shipped import resolve_weights
 from stdnet_ros.streaming import StreamingEngine
 
 MODES = ("causal", "bidirectional")
+MAX_FUTURE_S = 300.0  # a frame stamped further ahead of the caller's clock is dropped (unsynchronised clocks)
 
 
 class InputError(ValueError):
     """A frame or camera_info that cannot be used. ``topic`` is the offending input, ``reason`` a short label
-    (format, size, all_invalid, camera_info) for counting; the message names the field and the expected value."""
+    (format, size, all_invalid, camera_info, stamp, frame_id) for counting; the message names the field and the
+    expected value."""
 
     def __init__(self, topic: str, reason: str, message: str):
         super().__init__(message)
@@ -95,7 +98,7 @@ class Pipeline:
         self._infos: dict[str, Intrinsics | None] = {"rgb": None, "depth": None}
         self._warned_no_info = False
         self._pending: deque[_Pending] = deque()  # pushed, not yet output, in push order
-        self._last: tuple[float, tuple[int, int]] | None = None  # (stamp s, (H, W)) of the last push
+        self._last: tuple[int, tuple[int, int]] | None = None  # (stamp ns, (H, W)) of the last push
 
     @property
     def scale(self) -> int:
@@ -139,19 +142,21 @@ class Pipeline:
             raise InputError(topic, "camera_info", str(exc)) from exc
         if any(float(d) != 0.0 for d in msg.d):
             self._warn(
-                f"{topic}: non-zero distortion d={list(msg.d)}; the output and "
+                f"{topic}: distortion_model {msg.distortion_model!r} with non-zero d={list(msg.d)}; the output and "
                 "the cloud use K only, as for rectified images (subscribe to image_rect topics)"
             )
         self._infos[camera] = intr
         self._warned_no_info = False
 
-    def push(self, rgb_msg, depth_msg) -> list[Output]:
+    def push(self, rgb_msg, depth_msg, now_ns: int | None = None) -> list[Output]:
         """Process one synchronised RGB (HR) + depth (LR) Image pair; the outputs that became final, oldest first.
+        ``now_ns``: the caller's clock (the node's ROS time), or None where there is none (offline bag tools).
 
         Raises :class:`InputError` (state unchanged) for a frame that cannot be used.
         """
-        rgb = self._convert(image_to_rgb, rgb_msg, self.topics.rgb)
-        depth = self._convert(image_to_depth_m, depth_msg, self.topics.depth)
+        stamp_ns = stamp_to_ns(rgb_msg.header.stamp)
+        self._check_header(stamp_ns, rgb_msg.header.frame_id, now_ns)
+        rgb, depth = self.convert_rgb(rgb_msg), self.convert_depth(depth_msg)
         self._check_sizes(rgb.shape[:2], depth.shape)
         if not np.isfinite(depth).any():
             raise InputError(
@@ -168,16 +173,15 @@ class Pipeline:
                 f"from {self.topics.rgb} header.frame_id {frame_id!r}; outputs use {frame_id!r} (the depth "
                 "must be registered to the RGB camera)"
             )
-        stamp_ns = stamp_to_ns(rgb_msg.header.stamp)
         stamp_s = stamp_ns / 1e9
-        reason = self._discontinuity(stamp_s, rgb.shape[:2])
+        reason = self._discontinuity(stamp_ns, rgb.shape[:2])
         resets = self.engine.resets
         start = time.perf_counter()
         results = self.engine.push(rgb, depth, stamp_s)
         model_ms = 1000 * (time.perf_counter() - start)
         if self.engine.resets != resets:
             self._warn(f"{self.topics.rgb}: {reason}: temporal state reset")
-        self._last = (stamp_s, rgb.shape[:2])
+        self._last = (stamp_ns, rgb.shape[:2])
         self._pending.append(_Pending(stamp_s, stamp_ns, frame_id, rgb, intr))
         return self._outputs(results, stamp_ns, model_ms)
 
@@ -197,6 +201,14 @@ class Pipeline:
         self._pending.clear()
         self._last = None
 
+    def convert_rgb(self, msg) -> np.ndarray:
+        """(H, W, 3) uint8 of an RGB Image; InputError (reason "format") naming the field otherwise."""
+        return self._convert(image_to_rgb, msg, self.topics.rgb)
+
+    def convert_depth(self, msg) -> np.ndarray:
+        """(h, w) float32 metres (NaN invalid) of a depth Image; InputError (reason "format") otherwise."""
+        return self._convert(image_to_depth_m, msg, self.topics.depth)
+
     # --- internals ---
     @staticmethod
     def _convert(convert, msg, topic: str) -> np.ndarray:
@@ -204,6 +216,31 @@ class Pipeline:
             return convert(msg, topic)
         except ImageFormatError as exc:
             raise InputError(topic, "format", str(exc)) from exc
+
+    def _check_header(self, stamp_ns: int, frame_id: str, now_ns: int | None) -> None:
+        """The pair's header (the RGB one; the synchronizer matched the depth to it) can label an output:
+        a frame_id, a stamp that is set, new, and not far ahead of ``now_ns``."""
+        topic = self.topics.rgb
+        if not frame_id:
+            raise InputError(
+                topic, "frame_id", f"{topic}: header.frame_id is empty; expected the RGB camera's optical frame"
+            )
+        if stamp_ns == 0:
+            raise InputError(topic, "stamp", f"{topic}: header.stamp is 0 (unset); expected the capture time")
+        if self._last is not None and stamp_ns == self._last[0]:
+            raise InputError(
+                topic,
+                "stamp",
+                f"{topic}: header.stamp {stamp_ns // 10**9}.{stamp_ns % 10**9:09d} s repeats the previous frame's; "
+                "expected a new capture time (a duplicated message?)",
+            )
+        if now_ns is not None and stamp_ns - now_ns > MAX_FUTURE_S * 1e9:
+            raise InputError(
+                topic,
+                "stamp",
+                f"{topic}: header.stamp {stamp_ns / 1e9:.3f} s is {(stamp_ns - now_ns) / 1e9:.0f} s ahead of this "
+                f"node's clock; expected at most {MAX_FUTURE_S:.0f} s ahead (are the clocks synchronised?)",
+            )
 
     def _check_sizes(self, rgb_hw: tuple[int, int], depth_hw: tuple[int, int]) -> None:
         (h, w), s = rgb_hw, self.scale
@@ -260,11 +297,11 @@ class Pipeline:
             )
         return outputs
 
-    def _discontinuity(self, stamp_s: float, rgb_hw: tuple[int, int]) -> str:
+    def _discontinuity(self, stamp_ns: int, rgb_hw: tuple[int, int]) -> str:
         """Why the engine would reset on this frame (its own rule: stamp not after the last, gap, size)."""
         if self._last is None:
             return "first frame"
-        last_s, last_hw = self._last
+        stamp_s, last_s, last_hw = stamp_ns / 1e9, self._last[0] / 1e9, self._last[1]
         if stamp_s <= last_s:
             return f"header.stamp {stamp_s:.6f} s is not after the previous {last_s:.6f} s (bag loop?)"
         if stamp_s - last_s > self.max_gap:

@@ -5,6 +5,7 @@ parallel test runs and other machines never see each other. The node process get
 Fast DDS profile (the launch file does the same) and the stdnet_ros_interfaces build on its paths.
 """
 
+import contextlib
 import random
 import signal
 import subprocess
@@ -196,3 +197,86 @@ class Peer:
     def close(self) -> None:
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+# The synthetic stream of the DDS node tests: HR RGB (H, W), LR depth (H/S, W/S).
+H, W, S = 48, 64, 4
+RGB_FRAME, DEPTH_FRAME = "camera_color_optical_frame", "tof_optical_frame"
+LR_INFO = dict(fx=40.0, fy=42.0, cx=7.5, cy=5.25, width=W // S, height=H // S)
+TIMEOUT = 15.0
+
+
+class Stream:
+    """Synthetic frames with strictly increasing wall-clock stamps, sent by the peer."""
+
+    def __init__(self, peer: Peer, node: NodeProcess):
+        self.peer = peer
+        self.node = node
+        self.rng = np.random.default_rng(0)
+        self.last = 0
+
+    def stamp(self) -> int:
+        self.last = max(time.time_ns(), self.last + 1_000_000)
+        return self.last
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rgb (H, W, 3) uint8, depth (H/S, W/S) metres on a 1 mm grid)."""
+        return (
+            self.rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+            (self.rng.integers(500, 4000, (H // S, W // S)) / 1000).astype(np.float32),
+        )
+
+    def send(self, rgb=None, depth=None, stamp=None, encoding="32FC1", reliable=True, info=True) -> int:
+        """Send one pair (with the LR camera_info first when ``info``); returns its stamp."""
+        if rgb is None:
+            rgb, depth = self.arrays()
+        stamp = self.stamp() if stamp is None else stamp
+        rgb_msg, depth_msg = frame(stamp, rgb, depth, encoding)
+        depth_msg.header.frame_id = DEPTH_FRAME
+        if info:
+            self.peer.publish("depth/camera_info", camera_info(**LR_INFO), reliable)
+        self.peer.send(rgb_msg, depth_msg, reliable)
+        return stamp
+
+    def wait(self, stamp: int, names=("depth", "status"), timeout: float = TIMEOUT) -> dict:
+        """The outputs ``names`` stamped ``stamp`` (fails after ``timeout``)."""
+        ok = self.peer.spin_until(lambda: all(self.peer.output(n, stamp) for n in names), timeout)
+        assert ok, (
+            f"no {names} for stamp {stamp}; got { {n: len(v) for n, v in self.peer.received.items()} }; "
+            f"node log:\n{self.node.log()[-3000:]}"
+        )
+        return {n: self.peer.output(n, stamp) for n in names}
+
+
+@contextlib.contextmanager
+def running_node(tmp: Path, **params):
+    """A stdnet_node process with a tiny causal model (config/stdnet.yaml with ``params``) and a Peer on a private
+    domain, matched and past its first output; yields (node, peer, stream) and stops both."""
+    weights = tiny_weights(tmp / "tiny.safetensors")
+    params = params_file(tmp / "params.yaml", **{"weights": str(weights), "device": "cpu", "max_gap": 100.0, **params})
+    domain = free_domain()
+    node = NodeProcess(params, domain, tmp / "node.log")
+    peer = Peer(domain)
+    try:
+        assert peer.wait_matched(60), f"node did not come up:\n{node.log()}"
+        stream = Stream(peer, node)
+        # Discovery completes on the two sides at different moments: repeat until a frame gets through.
+        deadline = time.monotonic() + 30
+        while not peer.received["depth"]:
+            assert time.monotonic() < deadline, f"no output:\n{node.log()}"
+            stream.send(info=False)
+            peer.spin_for(0.2)
+        yield node, peer, stream
+    finally:
+        peer.close()
+        node.stop()
+
+
+def latest_status(peer):
+    return peer.received["status"][-1]
+
+
+def diagnostics(peer) -> dict:
+    """The node's latest /diagnostics values by key, plus its _level and _message."""
+    status = peer.received["diagnostics"][-1].status[0]
+    return {kv.key: kv.value for kv in status.values} | {"_level": status.level, "_message": status.message}

@@ -2,6 +2,7 @@
 rosbags and the mcap library, stamps kept, metrics equal to `stdnet eval` on the same frames) and bad bags."""
 
 import json
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -176,8 +177,8 @@ def test_bag_run_metrics_equal_stdnet_eval(bags, weights, tmp_path):
     assert (tmp_path / "bag_eval" / "metrics.md").read_text().count("stdnet-causal") == 2
 
 
-def _bad_bag(path, rgb_encoding="rgb8", depth_offset_ns=0, depth_type="sensor_msgs/msg/Image"):
-    """A 3-frame bag with /cam/rgb/image and /cam/depth/image (16UC1) written by hand."""
+def _bad_bag(path, rgb_encoding="rgb8", depth_offset_ns=0, depth_type="sensor_msgs/msg/Image", depth_m=1.0):
+    """A 3-frame bag with /cam/rgb/image and /cam/depth/image (16UC1, every pixel ``depth_m``) written by hand."""
     with BagWriter(path, "sqlite3") as bag:
         bag.add_topic("/cam/rgb/image", "sensor_msgs/msg/Image")
         bag.add_topic("/cam/depth/image", depth_type)
@@ -188,12 +189,111 @@ def _bad_bag(path, rgb_encoding="rgb8", depth_offset_ns=0, depth_type="sensor_ms
             bag.write("/cam/rgb/image", rgb, t)
             depth_hdr = header(t + depth_offset_ns, "cam")
             depth = (
-                depth_m_to_image(np.ones((4, 4), np.float32), Image, depth_hdr, "16UC1")
+                depth_m_to_image(np.full((4, 4), depth_m, np.float32), Image, depth_hdr, "16UC1")
                 if depth_type.endswith("Image")
                 else CameraInfo(header=depth_hdr)
             )
             bag.write("/cam/depth/image", depth, t + depth_offset_ns)
     return path
+
+
+def _fuzz_pair(i: int, t: int, case: str):
+    """Frame ``i`` of the fuzz bag: (rgb, depth) 16x16 / 4x4 messages stamped ``t``, spoiled as ``case`` says."""
+    rng = np.random.default_rng(i)
+    frame_id = "" if case == "empty frame_id" else "cam"
+    rgb = rgb_to_image(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), Image, header(t, frame_id))
+    lr = rng.uniform(0.5, 4.0, (4, 4)).astype(np.float32)
+    if case == "all-NaN depth":
+        lr[:] = np.nan
+    if case == "depth one column too many":
+        lr = np.ones((4, 5), np.float32)
+    depth = depth_m_to_image(lr, Image, header(t, "cam"), "32FC1")
+    if case == "rgb yuv422":
+        rgb.encoding = "yuv422"
+    elif case == "depth bgr8":
+        depth.encoding = "bgr8"
+    elif case == "depth data short":
+        depth.data = bytes(depth.data)[:-4]
+    elif case == "rgb rows padded":
+        rgb.data = np.pad(np.frombuffer(bytes(rgb.data), np.uint8).reshape(16, 48), ((0, 0), (0, 4))).tobytes()
+        rgb.step = 52
+    elif case == "big-endian depth":
+        depth.data = lr.astype(">f4").tobytes()
+        depth.is_bigendian = 1
+    return rgb, depth
+
+
+# (case, whether its frame comes out; else the (topic, reason) it is counted under)
+FUZZ = [
+    ("rgb yuv422", ("/cam/rgb/image", "format")),  # the first frame: topic detection must look past it
+    ("good", None),
+    ("depth bgr8", ("/cam/depth/image", "format")),
+    ("rgb rows padded", None),
+    ("depth data short", ("/cam/depth/image", "format")),
+    ("big-endian depth", None),
+    ("all-NaN depth", ("/cam/depth/image", "all_invalid")),
+    ("depth one column too many", ("/cam/depth/image", "size")),
+    ("empty frame_id", ("/cam/rgb/image", "frame_id")),
+    ("stamp 0", ("/cam/rgb/image", "stamp")),
+    ("stamp of frame 5 again", ("/cam/rgb/image", "stamp")),
+    ("stamp 1 s back", None),
+    ("camera_info K zero", ("/cam/depth/camera_info", "camera_info")),  # the info is dropped, the frame is kept
+    ("good", None),
+]
+
+
+def test_bag_run_drops_and_counts_each_bad_frame_of_a_fuzz_bag_and_keeps_the_rest(weights, tmp_path, capsys):
+    path, stamps = tmp_path / "fuzz", []
+    with BagWriter(path, "mcap") as bag:
+        for topic, msgtype in (
+            ("/cam/rgb/image", "Image"),
+            ("/cam/depth/image", "Image"),
+            ("/cam/depth/camera_info", "CameraInfo"),
+        ):
+            bag.add_topic(topic, f"sensor_msgs/msg/{msgtype}")
+        for i, (case, _) in enumerate(FUZZ):
+            log_time = 10**18 + (i + 20) * 10**9 // 30
+            t = {"stamp 0": 0, "stamp of frame 5 again": stamps[5] if len(stamps) > 5 else 0}.get(case, log_time)
+            t = log_time - 10**9 if case == "stamp 1 s back" else t
+            stamps.append(t)
+            k = [0.0] * 9 if case == "camera_info K zero" else [4.0, 0, 1.5, 0, 4.0, 1.5, 0, 0, 1]
+            bag.write("/cam/depth/camera_info", CameraInfo(header=header(t, "cam"), width=4, height=4, k=k), log_time)
+            rgb, depth = _fuzz_pair(i, t, case)
+            bag.write("/cam/rgb/image", rgb, log_time)
+            bag.write("/cam/depth/image", depth, log_time)
+    out = tmp_path / "out"
+    assert cli.main(["bag", "run", str(path), "--out", str(out), "--weights", str(weights)]) == 0
+    printed = capsys.readouterr()
+    expected = Counter(drop for _, drop in FUZZ if drop)
+    summary = "dropped: " + ", ".join(f"{t} ({r}): {n}" for (t, r), n in sorted(expected.items()))
+    assert (
+        summary in printed.out
+        and f"-> {sum(d is None or 'camera_info' in d[0] for _, d in FUZZ)} outputs" in printed.out
+    )
+    assert "warning: dropped: /cam/rgb/image: header.stamp is 0 (unset)" in printed.err
+    with BagReader(out) as bag:
+        written = [stamp_ns(m.header.stamp) for _, _, m in bag.messages([DEPTH_SR_TOPIC])]
+        info_stamps = [stamp_ns(m.header.stamp) for _, _, m in bag.messages([DEPTH_SR_INFO_TOPIC])]
+        last = [m for _, _, m in bag.messages([STATUS_TOPIC])][-1]
+        for _, _, m in bag.messages([DEPTH_SR_TOPIC]):
+            depth = image_to_depth_m(m)
+            assert not np.isinf(depth).any() and (depth[np.isfinite(depth)] > 0).all()
+    kept = [t for t, (case, drop) in zip(stamps, FUZZ) if drop is None or drop[1] == "camera_info"]
+    assert sorted(written) == sorted(kept)  # each valid frame once, frame 5's stamp too (read back in log-time order)
+    assert stamps[-2] not in info_stamps and stamps[-1] in info_stamps  # no intrinsics after the bad info
+    # resets: the stamp 1 s back, then the jump of 1.03 s > max_gap forward again
+    assert (last.invalid_drops, last.resets) == (sum(expected.values()), 2)
+
+
+def test_bag_run_fails_only_when_every_frame_is_dropped(weights, tmp_path, capsys):
+    path = _bad_bag(tmp_path / "bad", depth_m=0.0)
+    assert cli.main(["bag", "run", str(path), "--out", str(tmp_path / "out"), "--weights", str(weights)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        f"stdnet bag run: error: {path}: every synchronised frame was dropped, nothing to write "
+        "(/cam/depth/image (all_invalid) 3)"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

@@ -5,95 +5,33 @@ order and each one sends what it needs. Input stamps are the wall-clock time of 
 pauses between tests never reset the stream), which makes the node's stamp -> publish latency meaningful.
 """
 
-import time
-
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 
-from ros_helpers import NodeProcess, Peer, camera_info, frame, free_domain, params_file, stamp_ns, tiny_weights
+from ros_helpers import (
+    LR_INFO,
+    RGB_FRAME,
+    H,
+    S,
+    Stream,
+    W,
+    camera_info,
+    diagnostics,
+    frame,
+    latest_status,
+    running_node,
+    stamp_ns,
+)
 from stdnet_ros.depth.cloud_arrays import XYZ_DTYPE, XYZRGB_DTYPE, unpack_rgb
 from stdnet_ros.messages.image import image_to_depth_m
-
-H, W, S = 48, 64, 4
-RGB_FRAME, DEPTH_FRAME = "camera_color_optical_frame", "tof_optical_frame"
-LR_INFO = dict(fx=40.0, fy=42.0, cx=7.5, cy=5.25, width=W // S, height=H // S)
-TIMEOUT = 15.0
-
-
-class Stream:
-    """Synthetic frames with strictly increasing wall-clock stamps, sent by the peer."""
-
-    def __init__(self, peer: Peer, node: NodeProcess):
-        self.peer = peer
-        self.node = node
-        self.rng = np.random.default_rng(0)
-        self.last = 0
-
-    def stamp(self) -> int:
-        self.last = max(time.time_ns(), self.last + 1_000_000)
-        return self.last
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(rgb (H, W, 3) uint8, depth (H/S, W/S) metres on a 1 mm grid)."""
-        return (
-            self.rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
-            (self.rng.integers(500, 4000, (H // S, W // S)) / 1000).astype(np.float32),
-        )
-
-    def send(self, rgb=None, depth=None, stamp=None, encoding="32FC1", reliable=True, info=True) -> int:
-        """Send one pair (with the LR camera_info first when ``info``); returns its stamp."""
-        if rgb is None:
-            rgb, depth = self.arrays()
-        stamp = self.stamp() if stamp is None else stamp
-        rgb_msg, depth_msg = frame(stamp, rgb, depth, encoding)
-        depth_msg.header.frame_id = DEPTH_FRAME
-        if info:
-            self.peer.publish("depth/camera_info", camera_info(**LR_INFO), reliable)
-        self.peer.send(rgb_msg, depth_msg, reliable)
-        return stamp
-
-    def wait(self, stamp: int, names=("depth", "status"), timeout: float = TIMEOUT) -> dict:
-        """The outputs ``names`` stamped ``stamp`` (fails after ``timeout``)."""
-        ok = self.peer.spin_until(lambda: all(self.peer.output(n, stamp) for n in names), timeout)
-        assert ok, (
-            f"no {names} for stamp {stamp}; got { {n: len(v) for n, v in self.peer.received.items()} }; "
-            f"node log:\n{self.node.log()[-3000:]}"
-        )
-        return {n: self.peer.output(n, stamp) for n in names}
 
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("node_dds")
-    weights = tiny_weights(tmp / "tiny.safetensors")
-    params = params_file(tmp / "params.yaml", weights=str(weights), device="cpu", max_gap=100.0)
-    domain = free_domain()
-    node = NodeProcess(params, domain, tmp / "node.log")
-    peer = Peer(domain)
-    try:
-        assert peer.wait_matched(60), f"node did not come up:\n{node.log()}"
-        stream = Stream(peer, node)
-        # Discovery completes on the two sides at different moments: repeat until a frame gets through.
-        deadline = time.monotonic() + 30
-        while not peer.received["depth"]:
-            assert time.monotonic() < deadline, f"no output:\n{node.log()}"
-            stream.send(info=False)
-            peer.spin_for(0.2)
-        yield node, peer, stream
-    finally:
-        peer.close()
-        node.stop()
-
-
-def latest_status(peer):
-    return peer.received["status"][-1]
-
-
-def diagnostics(peer) -> dict:
-    status = peer.received["diagnostics"][-1].status[0]
-    return {kv.key: kv.value for kv in status.values} | {"_level": status.level, "_message": status.message}
+    with running_node(tmp_path_factory.mktemp("node_dds")) as started:
+        yield started
 
 
 def test_without_camera_info_depth_and_status_come_out_the_cloud_waits_and_one_warning(graph):

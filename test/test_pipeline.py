@@ -37,7 +37,11 @@ def header(stamp_ns: int, frame_id: str):
 
 def info(intr: Intrinsics, d=(0.0,) * 5):
     return SimpleNamespace(
-        width=intr.width, height=intr.height, d=list(d), k=[intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0]
+        width=intr.width,
+        height=intr.height,
+        distortion_model="plumb_bob",
+        d=list(d),
+        k=[intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0],
     )
 
 
@@ -151,7 +155,7 @@ def test_camera_info_problems(causal):
     (out,) = pipeline.push(*pair(rgb, depth, 1))  # the bad info was cleared, not kept
     assert out.intrinsics is None
     pipeline.set_camera_info(info(Intrinsics(100.0, 100.0, 23.0, 15.0, W, H), d=(0.1, 0, 0, 0, 0)), "rgb")
-    assert warn[-1].startswith("rgb/camera_info: non-zero distortion d=[0.1, 0, 0, 0, 0]")
+    assert warn[-1].startswith("rgb/camera_info: distortion_model 'plumb_bob' with non-zero d=[0.1, 0, 0, 0, 0]")
 
 
 BAD_INPUTS = {
@@ -251,6 +255,34 @@ def test_stamps_backwards_and_gaps_reset_the_temporal_state_with_a_warning(causa
     assert pipeline.resets == 2
     with pytest.raises(ValueError, match="max_gap"):
         pipeline.max_gap = 0.0
+
+
+def test_a_header_that_cannot_label_an_output_drops_the_frame_and_changes_nothing(causal):
+    pipeline = make(causal)
+    data = frames(3)
+    now = BASE_NS + 10**9
+    (first,) = pipeline.push(*pair(*data[0], 0), now_ns=now)
+    empty_id = pair(*data[1], 1)
+    empty_id[0].header.frame_id = ""
+    unset = pair(*data[1], 1)
+    unset[0].header = unset[1].header = header(0, "cam")
+    future = pair(*data[1], 1, dt_ns=400 * 10**9)  # 400 s after the clock's now - 1 s
+    cases = [
+        (empty_id, now, "frame_id", r"rgb/image: header.frame_id is empty; expected the RGB camera's optical frame"),
+        (unset, now, "stamp", r"rgb/image: header.stamp is 0 \(unset\); expected the capture time"),
+        (pair(*data[1], 0), now, "stamp", r"header.stamp 1700000000.123456789 s repeats the previous frame's"),
+        (future, now, "stamp", r"is 399 s ahead of this node's clock; expected at most 300 s ahead"),
+    ]
+    for msgs, now_ns, reason, message in cases:
+        with pytest.raises(InputError, match=message) as err:
+            pipeline.push(*msgs, now_ns=now_ns)
+        assert (err.value.topic, err.value.reason) == ("rgb/image", reason)
+    assert pipeline.resets == 0
+    (out,) = pipeline.push(*future)  # no clock (bag tools): a stamp is only checked against the stream
+    assert out.stamp_ns == BASE_NS + 400 * 10**9 and first.stamp_ns == BASE_NS
+    fresh = make(causal)
+    fresh.push(*pair(*data[0], 0))
+    np.testing.assert_array_equal(out.depth_m, fresh.push(*pair(*data[1], 1, dt_ns=400 * 10**9))[0].depth_m)
 
 
 def test_a_depth_frame_id_other_than_the_rgb_one_is_warned_about(causal):

@@ -1,7 +1,7 @@
 """Which topics of a bag are the RGB image, the ToF depth, the ground truth and their camera_infos.
 
 A topic given by name is checked (present, sensor_msgs/Image, a supported encoding); otherwise it is detected
-from the first message of every Image topic: RGB = the topic with a colour encoding, depth = a depth
+from the first well-formed message of every Image topic: RGB = the topic with a colour encoding, depth = a depth
 encoding (16UC1 / 32FC1) smaller than the RGB, ground truth = a depth encoding at the RGB's size. A camera_info
 is the CameraInfo topic next to its image (``/ns/image`` -> ``/ns/camera_info``), as image_transport pairs them.
 """
@@ -25,15 +25,22 @@ class BagTopics:
     gt: str | None
 
 
-def _first_image(bag: BagReader, topic: str):
+def _first_image(bag: BagReader, topic: str, encodings: tuple[str, ...] = RGB_ENCODINGS + DEPTH_ENCODINGS):
+    """The topic's first message with one of ``encodings`` and a non-zero size (a malformed first frame does not
+    decide), else its first message."""
+    first = None
     for _, _, msg in bag.messages([topic]):
-        return msg
-    raise BagError(f"{bag.path}: topic {topic} has no messages")
+        first = first or msg
+        if msg.encoding in encodings and msg.width > 0 and msg.height > 0:
+            return msg
+    if first is None:
+        raise BagError(f"{bag.path}: topic {topic} has no messages")
+    return first
 
 
 def _checked(bag: BagReader, topic: str, role: str, encodings: tuple[str, ...], option: str):
     bag.require(topic, IMAGE_TYPE, role)
-    msg = _first_image(bag, topic)
+    msg = _first_image(bag, topic, encodings)
     if msg.encoding not in encodings:
         raise BagError(
             f"{bag.path}: topic {topic} (the {role}, {option}) has encoding {msg.encoding!r}; "

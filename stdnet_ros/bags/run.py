@@ -15,10 +15,11 @@ every processed frame needs a ground truth with its stamp, and ``stdnet_ros.eval
 metrics.md and figures/.
 """
 
+import re
 import shutil
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ from stdnet_ros.bags.writer import BagWriter
 from stdnet_ros.depth.cloud_arrays import cloud_buffer
 from stdnet_ros.evaluation.runner import BaselineMethod, EvalFrame, EvalSequence, evaluate, markdown_table
 from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
-from stdnet_ros.messages.image import ImageFormatError, depth_m_to_image, image_to_depth_m, image_to_rgb
+from stdnet_ros.messages.image import ImageFormatError, depth_m_to_image, image_to_depth_m
 from stdnet_ros.messages.pointcloud2 import cloud_to_pointcloud2
 from stdnet_ros.model import WeightsError
 from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline
@@ -63,8 +64,17 @@ class OutputBag:
             writer.add_topic(POINTS_TOPIC, "sensor_msgs/msg/PointCloud2")
         writer.add_topic(STATUS_TOPIC, STATUS_TYPE)
         self.written = 0
-        self.invalid_drops = 0
+        self.invalid: Counter[tuple[str, str]] = Counter()  # (topic, reason) -> dropped frames or camera_infos
         self.sync_drops = 0
+
+    @property
+    def invalid_drops(self) -> int:
+        return sum(self.invalid.values())
+
+    def drop(self, exc: InputError, warn) -> None:
+        """Count an unusable frame or camera_info under its (topic, reason) and warn once per kind."""
+        self.invalid[exc.topic, exc.reason] += 1
+        warn(f"{exc.topic}:{exc.reason}", f"dropped: {exc}")
 
     def write(self, out: Output, latency_ms: float) -> None:
         hdr = header(out.stamp_ns, out.frame_id)
@@ -104,7 +114,7 @@ class PipelineMethod:
     """
 
     def __init__(self, pipeline: Pipeline, sink: OutputBag, warn):
-        self.pipeline, self.sink, self._warn = pipeline, sink, warn
+        self.pipeline, self.sink, self.warn = pipeline, sink, warn
         self.pairs: dict[int, tuple] = {}
         self._order: deque[tuple[int, int | None, tuple[int, int]]] = deque()  # (index, stamp or None, HR shape)
         self._done: dict[int, np.ndarray] = {}  # stamp -> prediction
@@ -117,8 +127,7 @@ class PipelineMethod:
         try:
             outputs = self.pipeline.push(rgb_msg, depth_msg)
         except InputError as exc:
-            self.sink.invalid_drops += 1
-            self._warn(f"{exc.topic}:{exc.reason}", f"dropped: {exc}")
+            self.sink.drop(exc, self.warn)
             self._order.append((index, None, (rgb_msg.height, rgb_msg.width)))
             return self._release([])
         self._order.append((index, stamp, (rgb_msg.height, rgb_msg.width)))
@@ -181,8 +190,7 @@ def synced_pairs(bag: BagReader, topics: BagTopics, pipeline: Pipeline, sink: Ou
             try:
                 pipeline.set_camera_info(msg, "rgb" if topic == topics.rgb_info else "depth")
             except InputError as exc:
-                sink.invalid_drops += 1
-                warn(f"{exc.topic}:{exc.reason}", f"dropped: {exc}")
+                sink.drop(exc, warn)
         while pairs:
             yield pairs.popleft()
     sink.sync_drops = sync.dropped + sync.pending
@@ -198,11 +206,20 @@ def synced_pairs(bag: BagReader, topics: BagTopics, pipeline: Pipeline, sink: Ou
 
 
 def eval_frames(bag: BagReader, topics: BagTopics, pairs, method: PipelineMethod):
-    """EvalFrames of the synced pairs with their ground truth; each pair is handed to ``method`` by index."""
+    """EvalFrames of the synced pairs with their ground truth; each pair is handed to ``method`` by index.
+    A pair whose images do not convert is dropped and counted as the pipeline would (it is not scored); a
+    missing or unreadable ground truth is a BagError (the scores would be wrong)."""
     gts = StampLookup(bag.path, topics.gt)
+    index = 0
     try:
-        for index, (rgb_msg, depth_msg) in enumerate(pairs):
+        for rgb_msg, depth_msg in pairs:
             stamp = stamp_ns(rgb_msg.header.stamp)
+            try:
+                rgb = method.pipeline.convert_rgb(rgb_msg)
+                lr_m = np.nan_to_num(method.pipeline.convert_depth(depth_msg), nan=0.0)
+            except InputError as exc:
+                method.sink.drop(exc, method.warn)
+                continue
             gt_msg = gts.get(stamp)
             if gt_msg is None:
                 raise BagError(
@@ -210,19 +227,19 @@ def eval_frames(bag: BagReader, topics: BagTopics, pairs, method: PipelineMethod
                     f"(frame {index} of {topics.rgb}); every frame needs one to be scored"
                 )
             try:
-                frame = EvalFrame(
-                    rgb=image_to_rgb(rgb_msg, topics.rgb),
-                    gt_m=np.nan_to_num(image_to_depth_m(gt_msg, topics.gt), nan=0.0),
-                    lr_m=np.nan_to_num(image_to_depth_m(depth_msg, topics.depth), nan=0.0),
-                    flow=None,
-                    stamp=stamp / 1e9,
-                )
+                gt_m = np.nan_to_num(image_to_depth_m(gt_msg, topics.gt), nan=0.0)
             except ImageFormatError as exc:
                 raise BagError(f"{bag.path}: frame {index}: {exc}") from exc
             method.pairs[index] = (rgb_msg, depth_msg)
-            yield frame
+            yield EvalFrame(rgb=rgb, gt_m=gt_m, lr_m=lr_m, flow=None, stamp=stamp / 1e9)
+            index += 1
     finally:
         gts.close()
+
+
+def drop_list(invalid: Counter) -> str:
+    """'topic (reason) n, ...' of the invalid drops, or 'no frame was invalid'."""
+    return ", ".join(f"{t} ({r}) {n}" for (t, r), n in sorted(invalid.items())) or "no frame was invalid"
 
 
 def run_bag(
@@ -261,7 +278,7 @@ def run_bag(
             topics=Topics(
                 topics.rgb, topics.depth, topics.rgb_info or "rgb/camera_info", topics.depth_info or "depth/camera_info"
             ),
-            warn=warn,
+            warn=lambda message: warn(re.sub(r"\d+(\.\d+)?", "#", message), message),  # once per kind, any numbers
         )
         writer = BagWriter(out, storage)  # fails if OUT exists: never delete what we did not create
         try:
@@ -288,6 +305,10 @@ def run_bag(
                     methods = {f"stdnet-{mode}": method, **{b: BaselineMethod(b, scale) for b in BASELINES}}
                     report = evaluate([sequence], methods, scale, eval_out, {"weights": weights, "mode": mode})
                     count = report["sequences"][path.name]["frames"]
+                if sink.written == 0:
+                    raise BagError(
+                        f"{path}: every synchronised frame was dropped, nothing to write ({drop_list(sink.invalid)})"
+                    )
         except BagError:
             shutil.rmtree(out, ignore_errors=True)
             raise
@@ -296,6 +317,7 @@ def run_bag(
         "frames": count,
         "written": sink.written,
         "invalid_drops": sink.invalid_drops,
+        "invalid": {f"{topic} ({reason})": n for (topic, reason), n in sorted(sink.invalid.items())},
         "sync_drops": sink.sync_drops,
         "seconds": time.perf_counter() - start,
         "report": report,
@@ -332,6 +354,8 @@ def run(args) -> int:
         f"({summary['invalid_drops']} invalid, {summary['sync_drops']} unsynchronised messages) in "
         f"{summary['seconds']:.1f} s ({summary['frames'] / summary['seconds']:.1f} frames/s)"
     )
+    if summary["invalid"]:
+        print("dropped: " + ", ".join(f"{kind}: {n}" for kind, n in summary["invalid"].items()))
     if summary["report"] is not None:
         print(markdown_table(summary["report"]).split("\n## ")[0].rstrip())
         print(f"written: {summary['eval_out']}/metrics.json, metrics.md, figures/")

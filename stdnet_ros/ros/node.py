@@ -303,8 +303,9 @@ class StdnetNode(LifecycleNode):
 
     def process(self, rgb_msg: Image, depth_msg: Image) -> None:
         """Run one synchronised pair through the pipeline and publish what became final."""
+        now_ns = self.get_clock().now().nanoseconds  # 0 while use_sim_time waits for /clock: no future check
         try:
-            for out in self._pipeline.push(rgb_msg, depth_msg):
+            for out in self._pipeline.push(rgb_msg, depth_msg, now_ns or None):
                 self.publish(out)
         except InputError as exc:
             self.stats.count_invalid(exc.topic, exc.reason)
