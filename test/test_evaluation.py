@@ -220,6 +220,9 @@ def test_missing_shipped_weights_and_bad_methods(dataset, capsys):
         == 2
     )
     assert "none of stdnet-causal, stdnet-single-frame is in --methods" in capsys.readouterr().err
+    args = eval_args(dataset, dataset / "seqs", dataset / "o4", "--methods", "stdnet-single-frame-net")
+    assert cli.main(args) == 2  # the trained single-frame ablation is never shipped
+    assert "stdnet-single-frame-net: needs --weights FILE of a single-frame model" in capsys.readouterr().err
 
 
 def break_intrinsics(seq):

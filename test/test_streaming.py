@@ -27,7 +27,9 @@ def stream(engine, rgb, lr, t0=0.0, dt=0.1):
     return outputs, per_push
 
 
-@pytest.mark.parametrize("directions, stages", [("causal", 2), ("bidirectional", 2), ("bidirectional", 1)])
+@pytest.mark.parametrize(
+    "directions, stages", [("causal", 2), ("bidirectional", 2), ("bidirectional", 1), ("single-frame", 2)]
+)
 def test_streaming_equals_offline_for_every_frame(directions, stages):
     model = tiny_model(directions, stages)
     rgb, lr = random_clip(frames=13)
@@ -37,7 +39,7 @@ def test_streaming_equals_offline_for_every_frame(directions, stages):
     engine = StreamingEngine(model, device="cpu")
     outputs, per_push = stream(engine, rgb, lr)
     delay = engine.delay
-    assert delay == (0 if directions == "causal" else 4 * stages)
+    assert delay == (4 * stages if directions == "bidirectional" else 0)
     # Frame t comes out of the push of frame t + delay, exactly one per push after the first `delay` pushes.
     for t, stamps in enumerate(per_push):
         assert stamps == ([] if t < delay else [pytest.approx((t - delay) * 0.1)])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..data import DatasetError, find_sequences, open_sequence
 from ..evaluation.runner import (
+    DEFAULT_METHODS,
     METHODS,
     STDNET_METHODS,
     BaselineMethod,
@@ -29,7 +30,7 @@ from ..evaluation.runner import (
 )
 from ..model import WeightsError, load_weights
 from ..model.weights import read_metadata
-from ..shipped import shipped_weights_path
+from ..shipped import MODES, shipped_weights_path
 from ..streaming import PRECISION_CHOICES, StreamingEngine, resolve_device, resolve_precision
 from .numbers import scale
 
@@ -45,7 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--data", nargs="+", required=True, metavar="ROOT", help="sequence folders or folders of them")
     p.add_argument("--scale", type=scale, required=True, help="super-resolution factor (4, 8, 16)")
     p.add_argument("--out", type=Path, required=True, help="output folder for metrics.json, metrics.md, figures/")
-    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)}")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, from {', '.join(METHODS)}")
     p.add_argument(
         "--weights",
         nargs="+",
@@ -89,6 +90,8 @@ def stdnet_weights(methods: list[str], files: list[str], preset: str, scale: int
             chosen[method] = Path(file)
     for method in methods:
         if method in STDNET_METHODS and method not in chosen:
+            if STDNET_METHODS[method] not in MODES:
+                raise UsageError(f"--methods {method}: needs --weights FILE of a {STDNET_METHODS[method]} model")
             path = shipped_weights_path(preset, scale, STDNET_METHODS[method])
             if not path.is_file():
                 raise WeightsError(

@@ -42,10 +42,17 @@ from .baselines import BASELINES, run_baseline
 from .figures import save_frame_figure, save_xt_slice_figure
 from .metrics import SequenceMetrics, flow_from_depth_and_poses, forward_splat, mean_over_sequences
 
-# method -> the direction pattern of the weights it runs; stdnet-single-frame is the temporal ablation
-# (SingleFrameMethod)
-STDNET_METHODS = {"stdnet-causal": "causal", "stdnet-bidirectional": "bidirectional", "stdnet-single-frame": "causal"}
+# method -> the direction pattern of the weights it runs; stdnet-single-frame is the evaluation-time temporal
+# ablation of the causal weights (SingleFrameMethod), stdnet-single-frame-net the separately trained network without
+# passes (its --weights file is never shipped, so it runs only when asked for)
+STDNET_METHODS = {
+    "stdnet-causal": "causal",
+    "stdnet-bidirectional": "bidirectional",
+    "stdnet-single-frame": "causal",
+    "stdnet-single-frame-net": "single-frame",
+}
 METHODS = (*STDNET_METHODS, *BASELINES)
+DEFAULT_METHODS = tuple(m for m in METHODS if m != "stdnet-single-frame-net")
 METRIC_KEYS = ("rmse_cm", "mae_cm", "edge_rmse_cm", "tepe_cm")
 STATIC_TOLERANCE_M = 0.02
 STATIC_TOLERANCE_REL = 0.01

@@ -5,10 +5,12 @@ from dataclasses import asdict, dataclass, fields, replace
 from .residual_base import BASES
 
 # Pass order per stage. "bidirectional" is the official model (BasicVSR++ naming: backward_1, forward_1,
-# backward_2, forward_2); "causal" makes every pass read only the current and past frames.
+# backward_2, forward_2); "causal" makes every pass read only the current and past frames; "single-frame" has no
+# pass at all, each frame is reconstructed alone (the separately trained temporal ablation, never shipped).
 DIRECTION_PATTERNS = {
     "bidirectional": ("backward", "forward", "backward", "forward"),
     "causal": ("forward", "forward", "forward", "forward"),
+    "single-frame": (),
 }
 SCALES = (4, 8, 16)
 # A pass reads neighbours at distance 1 and 2, so a backward pass reaches 2 frames into the future.
