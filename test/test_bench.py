@@ -42,6 +42,15 @@ def test_train_bench_records_every_variant_and_its_ratio_to_the_reference(tmp_pa
     assert isinstance(record["machine"]["native_bf16"], bool) and record["commit"]
 
 
+def test_base_bench_times_both_bases_and_records_that_they_agree(tmp_path):
+    args = ["--width", "40", "--height", "24", "--batch", "2", "--repeats", "2"]
+    assert main(["bench", "base", "--device", "cpu", "--out", str(tmp_path), *args]) == 0
+    record = only_record(tmp_path)
+    assert set(record["ms_p50"]) == {"half-window", "reference"} and all(v > 0 for v in record["ms_p50"].values())
+    assert record["ratio_half_window_to_reference"] == record["ms_p50"]["half-window"] / record["ms_p50"]["reference"]
+    assert record["max_abs_difference"] < 1e-5 and (record["width"], record["height"]) == (40, 24) and record["commit"]
+
+
 def test_model_bench_streams_both_modes_in_every_variant(tmp_path):
     assert (
         main(

@@ -136,11 +136,19 @@ def _precision(p) -> None:
 
 
 # target -> (help, its own options); each runs stdnet_ros.bench.<target>_bench.run
+def _base(p) -> None:
+    p.add_argument("--width", type=positive_int, default=320, help="HR width (pixels)")
+    p.add_argument("--height", type=positive_int, default=240, help="HR height (pixels)")
+    p.add_argument("--batch", type=positive_int, default=1, help="frames per call")
+    p.add_argument("--repeats", type=positive_int, default=10, help="timed calls of each implementation")
+
+
 TARGETS = {
     "model": ("offline vs streaming per-frame ms and streaming memory, per deform conv and precision", _model),
     "latency": ("node latency (p50/p95/max), drops at 5/10/30 Hz; optional memory soak", _latency),
     "profile": ("operator profile of the steady-state streaming step", _profile),
     "node": ("node overhead per frame, all but the model (end to end: stdnet bench latency)", _node),
     "train": ("ms per training step: torchvision deformable conv (fp32) vs grid-sample at each precision", _train),
+    "base": ("joint-bilateral residual base: the half-window form vs the tap-by-tap reference, as a ratio", _base),
     "precision": ("bf16 vs fp32 streaming on a dataset: output difference, RMSE against GT, ms per push", _precision),
 }
