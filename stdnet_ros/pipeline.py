@@ -19,6 +19,7 @@ Cloud arrays: ``stdnet_ros.depth.cloud_arrays.cloud_buffer(out.depth_m, out.intr
 reused PointCloud2 with the same function through ``stdnet_ros.messages.pointcloud2.CloudMessage``).
 """
 
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -79,6 +80,12 @@ class _Pending:
     frame_id: str
     rgb: np.ndarray
     intrinsics: Intrinsics | None
+
+
+def message_kind(message: str) -> str:
+    """``message`` with every number replaced by '#': the same problem with other sizes or stamps is one kind
+    (the node throttles its log lines per kind, bag run warns once per kind)."""
+    return re.sub(r"\d+(\.\d+)?", "#", message)
 
 
 def stamp_to_ns(stamp) -> int:

@@ -15,7 +15,6 @@ every processed frame needs a ground truth with its stamp, and ``stdnet_ros.eval
 metrics.md and figures/.
 """
 
-import re
 import shutil
 import sys
 import time
@@ -37,7 +36,7 @@ from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
 from stdnet_ros.messages.image import ImageFormatError, depth_m_to_image, image_to_depth_m
 from stdnet_ros.messages.pointcloud2 import cloud_to_pointcloud2
 from stdnet_ros.model import WeightsError
-from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline
+from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline, message_kind
 from stdnet_ros.ros.parameters import BY_NAME
 from stdnet_ros.ros.sync import InputSync
 
@@ -278,7 +277,7 @@ def run_bag(
             topics=Topics(
                 topics.rgb, topics.depth, topics.rgb_info or "rgb/camera_info", topics.depth_info or "depth/camera_info"
             ),
-            warn=lambda message: warn(re.sub(r"\d+(\.\d+)?", "#", message), message),  # once per kind, any numbers
+            warn=lambda message: warn(message_kind(message), message),
         )
         writer = BagWriter(out, storage)  # fails if OUT exists: never delete what we did not create
         try:

@@ -135,7 +135,6 @@ def _precision(p) -> None:
     p.add_argument("--lr", default="indoor", choices=sorted(SENSORS), help="the named sensor that simulates the LR")
 
 
-# target -> (help, its own options); each runs stdnet_ros.bench.<target>_bench.run
 def _base(p) -> None:
     p.add_argument("--width", type=positive_int, default=320, help="HR width (pixels)")
     p.add_argument("--height", type=positive_int, default=240, help="HR height (pixels)")
@@ -143,6 +142,7 @@ def _base(p) -> None:
     p.add_argument("--repeats", type=positive_int, default=10, help="timed calls of each implementation")
 
 
+# target -> (help, its own options); each runs stdnet_ros.bench.<target>_bench.run
 TARGETS = {
     "model": ("offline vs streaming per-frame ms and streaming memory, per deform conv and precision", _model),
     "latency": ("node latency (p50/p95/max), drops at 5/10/30 Hz; optional memory soak", _latency),

@@ -16,7 +16,6 @@ synchronised pair goes into a one-slot queue (a newer pair replaces it: dropped 
 inference thread, which runs the pipeline and publishes.
 """
 
-import re
 import sys
 import threading
 import time
@@ -37,7 +36,7 @@ from std_msgs.msg import Header
 from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
 from stdnet_ros.messages.image import depth_m_to_image
 from stdnet_ros.messages.pointcloud2 import CloudMessage
-from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline
+from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline, message_kind
 from stdnet_ros.ros import InterfacesNotBuiltError, load_interfaces, parameters
 from stdnet_ros.ros.diagnostics import NodeStats, diagnostic_array, memory_mib
 from stdnet_ros.ros.sync import InputSync
@@ -359,7 +358,7 @@ class StdnetNode(LifecycleNode):
         """True unless ``key`` was already logged in the last LOG_THROTTLE_S seconds (then records this one).
 
         Numbers in the key are ignored: the same error with other sizes or stamps is throttled as one."""
-        key = re.sub(r"\d+(\.\d+)?", "#", key)
+        key = message_kind(key)
         now = time.monotonic()
         if now - self._last_log.get(key, -LOG_THROTTLE_S) < LOG_THROTTLE_S:
             return False
