@@ -38,6 +38,8 @@ class CausalStep(nn.Module):
         super().__init__()
         if model.config.directions != "causal":
             raise ValueError(f"directions: the exported step needs a causal model, got {model.config.directions!r}")
+        if model.config.flow_guided:
+            raise ValueError("alignment: the exported step supports 'learned' only (its graph has no flow inputs)")
         self.model = model
         self.eval()
 

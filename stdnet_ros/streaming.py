@@ -19,6 +19,7 @@ import torch
 
 from .depth.invalid_depth import mask_unsupported, valid_mask
 from .model.config import NEIGHBOUR_OFFSETS
+from .model.flow_guidance import PairFlows
 from .model.network import STDNet
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtype of each (None: off)
@@ -108,6 +109,7 @@ class StreamingEngine:
         self._scales: dict[int, torch.Tensor] = {}
         self._lr_valid: dict[int, torch.Tensor] = {}
         self._stamps: dict[int, float] = {}
+        self._flows = PairFlows() if self.model.config.flow_guided else None
         self._next = 0
         self._last_stamp: float | None = None
         self._hr_shape: torch.Size | None = None
@@ -127,7 +129,11 @@ class StreamingEngine:
             self._bases[index] = self.model.residual_base(self._lq4[index], rgb_t)
             self._lr_valid[index] = valid_mask(lr_t)
             self._stamps[index] = stamp
+            if self._flows is not None:
+                self._flows.add(index, rgb_t)
             out += self._run({index: (rgb_t, None)}, flushing=False)
+            if self._flows is not None:  # a pending frame's passes still read up to 2 frames back
+                self._flows.evict_before(min(self._stamps, default=self._next) - max(NEIGHBOUR_OFFSETS))
         return out
 
     def flush(self) -> list[tuple[float, np.ndarray]]:
@@ -144,7 +150,7 @@ class StreamingEngine:
 
     def cached_tensors(self) -> int:
         """Number of cached per-frame feature tensors (bounded by the receptive field)."""
-        per_frame = len(self._lq4) + len(self._bases)
+        per_frame = len(self._lq4) + len(self._bases) + (self._flows.cached_frames() if self._flows else 0)
         return sum(c.cached_tensors() for c in self._caches) + sum(len(r) for r in self._recs) + per_frame
 
     # --- internals ---
@@ -205,7 +211,7 @@ class StreamingEngine:
             frames = range(cache.done[p] + 1, avail - reach + 1)
             if len(frames):
                 cache.passes[p].update(
-                    stage.propagate(p, prev, cache.anchors, cache.guides, cache.weights, frames, avail + 1)
+                    stage.propagate(p, prev, cache.anchors, cache.guides, cache.weights, frames, avail + 1, self._flows)
                 )
                 cache.done[p] = frames[-1]
             prev, avail = cache.passes[p], cache.done[p]

@@ -9,10 +9,10 @@ from stdnet_ros.model import build_model
 TINY = dict(channels=16, encoder_blocks=(1, 1), extract_blocks=1, recon_blocks=1, tdm_rcabs=1, reduction=4)
 
 
-def tiny_model(directions="bidirectional", stages=2, scale=4, seed=0):
+def tiny_model(directions="bidirectional", stages=2, scale=4, seed=0, alignment="learned"):
     """A tiny STDNet whose zero-initialised offset convs are randomised, so every TDM mixes frames."""
     torch.manual_seed(seed)
-    model = build_model("stdnet", directions=directions, stages=stages, scale=scale, **TINY)
+    model = build_model("stdnet", directions=directions, stages=stages, scale=scale, alignment=alignment, **TINY)
     for stage in model.stages:
         for tdm in stage.tdms:
             torch.nn.init.normal_(tdm.offset_mask.weight, std=0.05)

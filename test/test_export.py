@@ -34,6 +34,11 @@ def test_bidirectional_model_is_refused(tmp_path):
         export_causal_step(tiny_model("bidirectional", 1), tmp_path / "x.onnx", 32, 48)
 
 
+def test_flow_guided_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="alignment: the exported step supports 'learned' only"):
+        export_causal_step(tiny_model("causal", 1, alignment="flow-guided"), tmp_path / "x.onnx", 32, 48)
+
+
 def test_cli_exports_and_checks(tmp_path, capsys):
     weights = tmp_path / "w.safetensors"
     save_weights(tiny_model("causal", 1), weights)

@@ -28,10 +28,18 @@ def stream(engine, rgb, lr, t0=0.0, dt=0.1):
 
 
 @pytest.mark.parametrize(
-    "directions, stages", [("causal", 2), ("bidirectional", 2), ("bidirectional", 1), ("single-frame", 2)]
+    "directions, stages, alignment",
+    [
+        ("causal", 2, "learned"),
+        ("bidirectional", 2, "learned"),
+        ("bidirectional", 1, "learned"),
+        ("single-frame", 2, "learned"),
+        ("causal", 2, "flow-guided"),
+        ("bidirectional", 2, "flow-guided"),
+    ],
 )
-def test_streaming_equals_offline_for_every_frame(directions, stages):
-    model = tiny_model(directions, stages)
+def test_streaming_equals_offline_for_every_frame(directions, stages, alignment):
+    model = tiny_model(directions, stages, alignment=alignment)
     rgb, lr = random_clip(frames=13)
     lr[0, 3, 0, 2, 5] = 0.0  # invalid pixels are filled for the network and NaN in the output
     lr[0, 6, 0, 1:3, 1:4] = float("nan")
@@ -52,8 +60,9 @@ def test_streaming_equals_offline_for_every_frame(directions, stages):
     assert np.isnan(outputs[3][1][8:12, 20:24]).all() and np.isnan(outputs[6][1][4:12, 4:16]).all()
 
 
-def test_memory_is_bounded_by_the_receptive_field():
-    model = tiny_model("bidirectional", 2)
+@pytest.mark.parametrize("alignment", ["learned", "flow-guided"])
+def test_memory_is_bounded_by_the_receptive_field(alignment):
+    model = tiny_model("bidirectional", 2, alignment=alignment)
     rgb, lr = random_clip(frames=30, height=16, width=16)
     engine = StreamingEngine(model, device="cpu")
     counts = []

@@ -13,6 +13,9 @@ DIRECTION_PATTERNS = {
     "single-frame": (),
 }
 SCALES = (4, 8, 16)
+# How a TDM finds the neighbour's features: "learned" offsets from the temporal difference alone (the official
+# model), or "flow-guided" offsets, a learned residual over the RGB's optical flow (flow_guidance.py).
+ALIGNMENTS = ("learned", "flow-guided")
 # A pass reads neighbours at distance 1 and 2, so a backward pass reaches 2 frames into the future.
 NEIGHBOUR_OFFSETS = (1, 2)
 
@@ -32,6 +35,7 @@ class STDNetConfig:
     sdm_rcabs: int = 1  # RCABs in the SDM kernel generator and fusion groups
     reduction: int = 16  # channel-attention reduction
     residual_base: str = "bilinear"  # a key of residual_base.BASES: what the output is a residual over
+    alignment: str = "learned"  # one of ALIGNMENTS
 
     def __post_init__(self):
         object.__setattr__(self, "encoder_blocks", tuple(int(b) for b in self.encoder_blocks))
@@ -48,6 +52,7 @@ class STDNetConfig:
             ),
             (len(self.encoder_blocks) == 2, f"encoder_blocks must have 2 entries, got {self.encoder_blocks}"),
             (self.residual_base in BASES, f"residual_base must be one of {BASES}, got {self.residual_base!r}"),
+            (self.alignment in ALIGNMENTS, f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -57,6 +62,11 @@ class STDNetConfig:
     def passes(self) -> tuple[str, ...]:
         """Direction of each propagation pass, in order."""
         return DIRECTION_PATTERNS[self.directions]
+
+    @property
+    def flow_guided(self) -> bool:
+        """Whether the passes need the RGB's optical flow (a model without passes never does)."""
+        return self.alignment == "flow-guided" and bool(self.passes)
 
     @property
     def future_frames(self) -> int:

@@ -74,11 +74,15 @@ class TemporalDifferenceModule(nn.Module):
             ResidualGroup(3 * channels, num_rcabs, reduction), kaiming(conv1x1(3 * channels, channels), 0.5)
         )
 
-    def forward(self, current, neighbour, difference, neighbour_guide, current_weight) -> torch.Tensor:
-        """current, neighbour: features of frames t and n; difference: |F0_n - F0_t|; neighbour_guide: guide
-        features of n; current_weight: the SDM weight of t. All (B, C, h, w)."""
+    def forward(self, current, neighbour, difference, neighbour_guide, current_weight, flow=None) -> torch.Tensor:
+        """current, neighbour: features of frames t and n; difference: |F0_n - F0_t| (F0_n warped along the flow
+        when there is one); neighbour_guide: guide features of n; current_weight: the SDM weight of t. All
+        (B, C, h, w). flow: None, or (B, 2, h, w) (dx, dy) from t to n in feature pixels, which every tap's offset
+        is added to (flow_guidance.py)."""
         om = self.offset_mask(self.squeeze(torch.cat([self.diff_conv(difference), current], 1)))
         offset = om[:, : 2 * KERNEL_TAPS]
+        if flow is not None:  # torchvision's offsets are (dy, dx) per tap
+            offset = offset + flow.flip(1).repeat(1, KERNEL_TAPS, 1, 1).to(offset.dtype)
         mask = torch.sigmoid(om[:, 2 * KERNEL_TAPS :])
         # The same offsets, mask and weights sample the neighbour's depth and guide features: one batched call.
         sampled = DEFORM_IMPLEMENTATIONS[self.deform](

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..depth.invalid_depth import fill_invalid
 from .config import STDNetConfig, preset_config
+from .flow_guidance import PairFlows
 from .normalisation import frame_scale
 from .residual_base import residual_base
 from .stage import Reconstructed, Stage
@@ -83,14 +84,15 @@ class STDNet(nn.Module):
         lq4, scale_m = self.normalised_lr(lr_depth_m.flatten(0, 1))
         base = self.residual_base(lq4, rgb.flatten(0, 1))
         lq4 = lq4.unflatten(0, (n, t))
+        flows = PairFlows.of_clip(rgb) if self.config.flow_guided else None
         recs: list[Reconstructed] = []
         encs = []
         for stage in self.stages:
             if recs:
                 guide = self.next_stage_guide(recs[-1]).unflatten(0, (n, t))
-                rec, enc = stage.forward_clip(guide, lq4, base, recs[-1].feature.unflatten(0, (n, t)))
+                rec, enc = stage.forward_clip(guide, lq4, base, recs[-1].feature.unflatten(0, (n, t)), flows)
             else:
-                rec, enc = stage.forward_clip(rgb, lq4, base, None)
+                rec, enc = stage.forward_clip(rgb, lq4, base, None, flows)
             recs.append(rec)
             encs.append(enc)
         depth_m = (self.fuse(recs) * scale_m).unflatten(0, (n, t))

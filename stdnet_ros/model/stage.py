@@ -9,6 +9,7 @@ from torch import nn
 from .blocks import encoder, residual_blocks, upsample_head
 from .config import STDNetConfig
 from .difference_modules import SpatialDifferenceModule, TemporalDifferenceModule
+from .flow_guidance import PairFlows
 from .propagation import Frames, propagate
 
 
@@ -59,10 +60,19 @@ class Stage(nn.Module):
         return Encoded(guide_feat, weight, anchor, sigma)
 
     def propagate(
-        self, index: int, feats: Frames, anchors: Frames, guides: Frames, weights: Frames, frames, num_frames: int
+        self,
+        index: int,
+        feats: Frames,
+        anchors: Frames,
+        guides: Frames,
+        weights: Frames,
+        frames,
+        num_frames: int,
+        flows: PairFlows | None = None,
     ) -> dict[int, torch.Tensor]:
-        """Pass ``index`` for the given frames (see propagation.propagate)."""
-        return propagate(self.tdms[index], feats, anchors, guides, weights, self.passes[index], frames, num_frames)
+        """Pass ``index`` for the given frames (see propagation.propagate; flows for a flow-guided model)."""
+        tdm, direction = self.tdms[index], self.passes[index]
+        return propagate(tdm, feats, anchors, guides, weights, direction, frames, num_frames, flows)
 
     def reconstruct(self, anchor: torch.Tensor, pass_feats: list[torch.Tensor], base: torch.Tensor) -> Reconstructed:
         """Trunk over concat(F0, pass features), head to HR; depth is a residual over ``base`` (B, 1, H, W)
@@ -72,9 +82,17 @@ class Stage(nn.Module):
         confidence = out[:, 1:2] if out.shape[1] == 2 else None
         return Reconstructed(feature, out[:, :1] + base, confidence)
 
-    def forward_clip(self, guide: torch.Tensor, lq4: torch.Tensor, base: torch.Tensor, extra: torch.Tensor | None):
+    def forward_clip(
+        self,
+        guide: torch.Tensor,
+        lq4: torch.Tensor,
+        base: torch.Tensor,
+        extra: torch.Tensor | None,
+        flows: PairFlows | None = None,
+    ):
         """Whole clip at once: guide (N, T, g, H, W), lq4 (N, T, 1, h, w), base (N*T, 1, H, W), extra
-        (N, T, C, h, w) or None. Returns (Reconstructed, Encoded) with every tensor flattened to (N*T, ...)."""
+        (N, T, C, h, w) or None, flows of the clip's frames for a flow-guided model. Returns (Reconstructed,
+        Encoded) with every tensor flattened to (N*T, ...)."""
         n, t = lq4.shape[:2]
         enc = self.encode(guide.flatten(0, 1), lq4.flatten(0, 1), None if extra is None else extra.flatten(0, 1))
 
@@ -84,7 +102,7 @@ class Stage(nn.Module):
         anchors, guides, weights = per_frame(enc.anchor), per_frame(enc.guide), per_frame(enc.weight)
         feats, all_passes = anchors, []
         for index in range(len(self.passes)):
-            out = self.propagate(index, feats, anchors, guides, weights, range(t), t)
+            out = self.propagate(index, feats, anchors, guides, weights, range(t), t, flows)
             feats = [out[i] for i in range(t)]
             all_passes.append(torch.stack(feats, 1).flatten(0, 1))
         return self.reconstruct(enc.anchor, all_passes, base), enc

@@ -94,15 +94,15 @@ def start_at_upsampled_lr(model: STDNet) -> None:
 
 
 def initialise_from(model: STDNet, path: str) -> None:
-    """Load another model's weights to fine-tune from. Scale and direction pattern may differ (neither changes a
-    tensor: the network works at HR/4 and a pass's weights do not depend on its direction); every other
-    architecture field must match."""
+    """Load another model's weights to fine-tune from. Scale, direction pattern and alignment may differ (none
+    changes a tensor: the network works at HR/4, a pass's weights do not depend on its direction, and flow-guided
+    offsets are the same convolution's output plus the flow); every other architecture field must match."""
     source = load_weights(path)
     have, want = source.config.to_dict(), model.config.to_dict()
     wrong = [
         f"{k}={have[k]!r} (this run: {want[k]!r})"
         for k in want
-        if k not in ("scale", "directions") and have[k] != want[k]
+        if k not in ("scale", "directions", "alignment") and have[k] != want[k]
     ]
     if wrong:
         raise ConfigError(f"run.init_weights {path}: another architecture: {', '.join(wrong)}")
