@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "stdnet_ros.cli.generate",
     "stdnet_ros.cli.train",
     "stdnet_ros.cli.eval",
+    "stdnet_ros.cli.diagnose",
     "stdnet_ros.cli.export",
     "stdnet_ros.cli.bag",
 )
