@@ -29,7 +29,8 @@ import numpy as np
 
 from stdnet_ros.depth.geometry import Intrinsics
 from stdnet_ros.messages.camera_info import CameraInfoError, intrinsics_from_camera_info
-from stdnet_ros.messages.image import ImageFormatError, image_to_depth_m, image_to_rgb
+from stdnet_ros.messages.decode import decode_depth_m, decode_rgb
+from stdnet_ros.messages.image import ImageFormatError
 from stdnet_ros.model import load_weights
 from stdnet_ros.shipped import resolve_weights
 from stdnet_ros.streaming import StreamingEngine
@@ -209,12 +210,14 @@ class Pipeline:
         self._last = None
 
     def convert_rgb(self, msg) -> np.ndarray:
-        """(H, W, 3) uint8 of an RGB Image; InputError (reason "format") naming the field otherwise."""
-        return self._convert(image_to_rgb, msg, self.topics.rgb)
+        """(H, W, 3) uint8 of an RGB Image or CompressedImage; InputError (reason "format") naming the field
+        otherwise."""
+        return self._convert(decode_rgb, msg, self.topics.rgb)
 
     def convert_depth(self, msg) -> np.ndarray:
-        """(h, w) float32 metres (NaN invalid) of a depth Image; InputError (reason "format") otherwise."""
-        return self._convert(image_to_depth_m, msg, self.topics.depth)
+        """(h, w) float32 metres (NaN invalid) of a depth Image or compressedDepth CompressedImage; InputError
+        (reason "format") otherwise."""
+        return self._convert(decode_depth_m, msg, self.topics.depth)
 
     # --- internals ---
     @staticmethod

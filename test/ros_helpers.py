@@ -20,10 +20,11 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from conftest import TINY
+from stdnet_ros.messages.compressed import depth_m_to_compressed_depth, rgb_to_compressed
 from stdnet_ros.messages.image import depth_m_to_image, rgb_to_image
 from stdnet_ros.model import build_model, save_weights
 from stdnet_ros.ros import interfaces_env, load_interfaces
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NODE = Path(sys.executable).parent / "stdnet_node"  # the console script installed by `pip install -e .`
 FASTDDS_PROFILE = ROOT / "config" / "fastdds.xml"
 INPUTS = ("rgb/image", "depth/image", "rgb/camera_info", "depth/camera_info")
+COMPRESSED_INPUTS = {"rgb": "rgb/image/compressed", "depth": "depth/image/compressedDepth"}  # the transports' topics
 
 
 def free_domain() -> int:
@@ -103,11 +105,17 @@ def frame(
     depth_m: np.ndarray,
     depth_encoding: str = "32FC1",
     frame_id: str = "camera_color_optical_frame",
-) -> tuple[Image, Image]:
-    """(rgb8 Image, depth Image), each with its own header (same stamp and frame_id)."""
+    compressed: bool = False,
+) -> tuple:
+    """(rgb8 Image, depth Image), each with its own header (same stamp and frame_id); with ``compressed`` a PNG
+    ``compressed`` and a ``compressedDepth`` CompressedImage instead."""
     sec, nanosec = divmod(stamp_ns, 1_000_000_000)
-    rgb_msg = rgb_to_image(rgb, Image, Header(frame_id=frame_id))
-    depth_msg = depth_m_to_image(depth_m, Image, Header(frame_id=frame_id), depth_encoding)
+    if compressed:
+        rgb_msg = rgb_to_compressed(rgb, CompressedImage, Header(frame_id=frame_id), codec="png")
+        depth_msg = depth_m_to_compressed_depth(depth_m, CompressedImage, Header(frame_id=frame_id), depth_encoding)
+    else:
+        rgb_msg = rgb_to_image(rgb, Image, Header(frame_id=frame_id))
+        depth_msg = depth_m_to_image(depth_m, Image, Header(frame_id=frame_id), depth_encoding)
     for msg in (rgb_msg, depth_msg):
         msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
     return rgb_msg, depth_msg
@@ -146,6 +154,8 @@ class Peer:
             for topic in INPUTS:
                 msg_type = CameraInfo if topic.endswith("camera_info") else Image
                 self.publishers[topic, reliability] = self.node.create_publisher(msg_type, topic, qos)
+            for topic in COMPRESSED_INPUTS.values():
+                self.publishers[topic, reliability] = self.node.create_publisher(CompressedImage, topic, qos)
         self.received = {name: [] for name in ("depth", "info", "points", "status", "diagnostics")}
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self._outputs = []
@@ -164,9 +174,12 @@ class Peer:
         key = (topic, ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
         self.publishers[key].publish(msg)
 
-    def send(self, rgb_msg: Image, depth_msg: Image, reliable: bool = True) -> None:
-        self.publish("rgb/image", rgb_msg, reliable)
-        self.publish("depth/image", depth_msg, reliable)
+    def send(self, rgb_msg, depth_msg, reliable: bool = True) -> None:
+        """Publish a pair on the topics of its message types (raw Image or the compressed transports)."""
+        compressed = isinstance(rgb_msg, CompressedImage)
+        self.publish(COMPRESSED_INPUTS["rgb"] if compressed else "rgb/image", rgb_msg, reliable)
+        compressed = isinstance(depth_msg, CompressedImage)
+        self.publish(COMPRESSED_INPUTS["depth"] if compressed else "depth/image", depth_msg, reliable)
 
     def spin_until(self, predicate, timeout: float) -> bool:
         """Spin until ``predicate()`` is true (True) or ``timeout`` seconds passed (False)."""
@@ -181,10 +194,15 @@ class Peer:
         self.spin_until(lambda: False, seconds)
 
     def wait_matched(self, timeout: float) -> bool:
-        """True once every input publisher has a subscriber and the node publishes the four outputs to us."""
+        """True once each input has a subscriber on one of its topics (the raw one or its transport's), for both
+        reliabilities, and the node publishes the four outputs to us."""
+        inputs = [(t, COMPRESSED_INPUTS[t.split("/")[0]]) if t.endswith("image") else (t,) for t in INPUTS]
+
+        def subscribed(topic: str) -> bool:
+            return all(p.get_subscription_count() > 0 for (t, _), p in self.publishers.items() if t == topic)
 
         def matched():
-            return all(p.get_subscription_count() > 0 for p in self.publishers.values()) and all(
+            return all(any(subscribed(t) for t in topics) for topics in inputs) and all(
                 s.get_publisher_count() > 0 for s in self._outputs
             )
 
@@ -209,9 +227,10 @@ TIMEOUT = 15.0
 class Stream:
     """Synthetic frames with strictly increasing wall-clock stamps, sent by the peer."""
 
-    def __init__(self, peer: Peer, node: NodeProcess):
+    def __init__(self, peer: Peer, node: NodeProcess, compressed: bool = False):
         self.peer = peer
         self.node = node
+        self.compressed = compressed  # send the compressed transports (the node's *_transport parameters)
         self.rng = np.random.default_rng(0)
         self.last = 0
 
@@ -231,7 +250,7 @@ class Stream:
         if rgb is None:
             rgb, depth = self.arrays()
         stamp = self.stamp() if stamp is None else stamp
-        rgb_msg, depth_msg = frame(stamp, rgb, depth, encoding)
+        rgb_msg, depth_msg = frame(stamp, rgb, depth, encoding, compressed=self.compressed)
         depth_msg.header.frame_id = DEPTH_FRAME
         if info:
             self.peer.publish("depth/camera_info", camera_info(**LR_INFO), reliable)
@@ -253,13 +272,14 @@ def running_node(tmp: Path, **params):
     """A stdnet_node process with a tiny causal model (config/stdnet.yaml with ``params``) and a Peer on a private
     domain, matched and past its first output; yields (node, peer, stream) and stops both."""
     weights = tiny_weights(tmp / "tiny.safetensors")
+    compressed = params.get("rgb_transport") == "compressed"
     params = params_file(tmp / "params.yaml", **{"weights": str(weights), "device": "cpu", "max_gap": 100.0, **params})
     domain = free_domain()
     node = NodeProcess(params, domain, tmp / "node.log")
     peer = Peer(domain)
     try:
         assert peer.wait_matched(60), f"node did not come up:\n{node.log()}"
-        stream = Stream(peer, node)
+        stream = Stream(peer, node, compressed=compressed)
         # Discovery completes on the two sides at different moments: repeat until a frame gets through.
         deadline = time.monotonic() + 30
         while not peer.received["depth"]:

@@ -242,6 +242,43 @@ FUZZ = [
 ]
 
 
+def test_bag_run_reads_compressed_and_compressed_depth_topics(bags, weights, tmp_path, capsys):
+    """The sample bag as image_transport's plugins record it: JPEG RGB and 16UC1 compressedDepth are detected,
+    paired with their camera_infos and decoded (the depth losslessly: depth-only bicubic scores as on the raw
+    bag); one corrupt JPEG and one corrupt compressedDepth payload are dropped and counted as format errors."""
+    compressed = tmp_path / "compressed"
+    sample.write_sample_bag(compressed, FRAMES, WIDTH, HEIGHT, SCALE, compressed=True)
+    rgb_topic, depth_topic = sample.RGB_TOPIC + "/compressed", sample.DEPTH_TOPIC + "/compressedDepth"
+    corrupt = tmp_path / "corrupt"
+    with BagReader(compressed) as src, BagWriter(corrupt, "mcap") as dst:
+        for topic, msgtype in src.topics.items():
+            dst.add_topic(topic, msgtype)
+        seen = Counter()
+        for topic, t, msg in src.messages():
+            seen[topic] += 1
+            if (topic, seen[topic]) in ((rgb_topic, 2), (depth_topic, 4)):
+                msg.data = bytes(msg.data[:12]) + b"corrupt"
+            dst.write(topic, msg, t)
+    methods = ("bicubic", "guided-filter")
+    scores = {}
+    for name, path in (("raw", bags["mcap"][0]), ("compressed", compressed), ("corrupt", corrupt)):
+        summary = run_bag(path, tmp_path / f"{name}-out", str(weights), eval_out=tmp_path / f"{name}-eval")
+        scores[name] = json.loads((tmp_path / f"{name}-eval" / "metrics.json").read_text())["methods"]
+        assert summary["written"] == (FRAMES - 2 if name == "corrupt" else FRAMES), name
+    assert summary["invalid"] == {f"{rgb_topic} (format)": 1, f"{depth_topic} (format)": 1}
+    warnings = capsys.readouterr().err
+    assert f"dropped: {rgb_topic}: data (" in warnings and "is not a decodable jpeg image" in warnings
+    assert f"dropped: {depth_topic}: the payload after the header is not a 16-bit one-channel PNG" in warnings
+    raw, comp = (scores[k] for k in ("raw", "compressed"))
+    assert comp["bicubic"]["mean"]["rmse_cm"] == pytest.approx(raw["bicubic"]["mean"]["rmse_cm"], rel=1e-6)
+    assert comp["guided-filter"]["mean"]["rmse_cm"] == pytest.approx(raw["guided-filter"]["mean"]["rmse_cm"], rel=0.05)
+    for method in methods:
+        assert scores["corrupt"][method]["mean"]["frames"] == FRAMES - 2
+    with BagReader(tmp_path / "compressed-out") as bag:
+        info = next(m for _, _, m in bag.messages([DEPTH_SR_INFO_TOPIC]))
+    assert (info.width, info.height) == (WIDTH, HEIGHT)  # the RGB camera_info next to /camera/rgb/image/compressed
+
+
 def test_bag_run_drops_and_counts_each_bad_frame_of_a_fuzz_bag_and_keeps_the_rest(weights, tmp_path, capsys):
     path, stamps = tmp_path / "fuzz", []
     with BagWriter(path, "mcap") as bag:

@@ -33,7 +33,8 @@ from stdnet_ros.bags.writer import BagWriter
 from stdnet_ros.depth.cloud_arrays import cloud_buffer
 from stdnet_ros.evaluation.runner import BaselineMethod, EvalFrame, EvalSequence, evaluate, markdown_table
 from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
-from stdnet_ros.messages.image import ImageFormatError, depth_m_to_image, image_to_depth_m
+from stdnet_ros.messages.decode import decode_depth_m
+from stdnet_ros.messages.image import ImageFormatError, depth_m_to_image
 from stdnet_ros.messages.pointcloud2 import cloud_to_pointcloud2
 from stdnet_ros.model import WeightsError
 from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline, message_kind
@@ -122,14 +123,15 @@ class PipelineMethod:
     def push(self, index: int, frame=None) -> list[tuple[int, np.ndarray]]:
         rgb_msg, depth_msg = self.pairs.pop(index)
         stamp = stamp_ns(rgb_msg.header.stamp)
+        shape = (0, 0) if frame is None else frame.gt_m.shape  # without ground truth nothing scores a prediction
         self._started[stamp] = time.perf_counter()
         try:
             outputs = self.pipeline.push(rgb_msg, depth_msg)
         except InputError as exc:
             self.sink.drop(exc, self.warn)
-            self._order.append((index, None, (rgb_msg.height, rgb_msg.width)))
+            self._order.append((index, None, shape))
             return self._release([])
-        self._order.append((index, stamp, (rgb_msg.height, rgb_msg.width)))
+        self._order.append((index, stamp, shape))
         return self._release(outputs)
 
     def flush(self) -> list[tuple[int, np.ndarray]]:
@@ -226,7 +228,7 @@ def eval_frames(bag: BagReader, topics: BagTopics, pairs, method: PipelineMethod
                     f"(frame {index} of {topics.rgb}); every frame needs one to be scored"
                 )
             try:
-                gt_m = np.nan_to_num(image_to_depth_m(gt_msg, topics.gt), nan=0.0)
+                gt_m = np.nan_to_num(decode_depth_m(gt_msg, topics.gt), nan=0.0)
             except ImageFormatError as exc:
                 raise BagError(f"{bag.path}: frame {index}: {exc}") from exc
             method.pairs[index] = (rgb_msg, depth_msg)

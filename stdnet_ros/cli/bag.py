@@ -46,7 +46,11 @@ def _sample(subparsers):
     p.add_argument("--sequence", type=non_negative_int, default=0, help="index of the synthetic test sequence")
     p.set_defaults(check=check_render_size)
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-
+    p.add_argument(
+        "--compressed",
+        action="store_true",
+        help="RGB as <topic>/compressed JPEG and ToF depth as <topic>/compressedDepth PNG (image_transport's layouts)",
+    )
     return p, "stdnet_ros.bags.sample"
 
 

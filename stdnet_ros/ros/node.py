@@ -4,7 +4,9 @@ The per-frame work is :class:`stdnet_ros.pipeline.Pipeline`; this module only mo
 
 Subscribes (relative names, remappable; QoS ``input_qos.*``, default best effort keep-last 5):
   ``rgb/image`` (rgb8, bgr8, rgba8, bgra8, mono8), ``depth/image`` (16UC1 mm or 32FC1 m, registered to the RGB
-  camera, RGB size / scale), ``rgb/camera_info`` (optional, HR), ``depth/camera_info`` (LR).
+  camera, RGB size / scale), ``rgb/camera_info`` (optional, HR), ``depth/camera_info`` (LR). With
+  ``rgb_transport: compressed`` the RGB comes from ``rgb/image/compressed`` and with ``depth_transport:
+  compressedDepth`` the depth from ``depth/image/compressedDepth`` (CompressedImage in image_transport's layouts).
 Publishes (QoS ``output_qos.*``, default reliable keep-last 2), stamped with the input frame they describe and
 the RGB frame_id:
   ``depth_sr/image`` (32FC1 m, NaN invalid; or 16UC1 mm, 0 invalid), ``depth_sr/camera_info``,
@@ -30,7 +32,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
@@ -109,9 +111,7 @@ class StdnetNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._check_parameters)
         parameters.declare(self)
         self.add_post_set_parameters_callback(self._apply_parameters)
-        self.topics = Topics(
-            *(self.resolve_topic_name(t) for t in ("rgb/image", "depth/image", "rgb/camera_info", "depth/camera_info"))
-        )
+        self.topics = self._input_topics(parameters.read(self))
         self._pipeline: Pipeline | None = None
         self._outputs: dict = {}
         self._inputs: list = []
@@ -130,8 +130,14 @@ class StdnetNode(LifecycleNode):
         if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             self.trigger_activate()
 
+    def _input_topics(self, settings: dict) -> Topics:
+        """The resolved input topics for the configured transports (rgb/image or rgb/image/compressed, ...)."""
+        images = parameters.image_topics(settings)
+        return Topics(*(self.resolve_topic_name(t) for t in (*images, "rgb/camera_info", "depth/camera_info")))
+
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = parameters.read(self)
+        self.topics = self._input_topics(settings)
         try:
             self._pipeline = load_pipeline(
                 settings["weights"],
@@ -170,9 +176,11 @@ class StdnetNode(LifecycleNode):
         settings = parameters.read(self)
         qos = parameters.qos(settings, "input_qos")
         self._sync = self._make_sync(settings)
+        rgb_type = Image if settings["rgb_transport"] == "raw" else CompressedImage
+        depth_type = Image if settings["depth_transport"] == "raw" else CompressedImage
         self._inputs = [
-            self.create_subscription(Image, "rgb/image", lambda m: self._on_image(m, 0), qos),
-            self.create_subscription(Image, "depth/image", lambda m: self._on_image(m, 1), qos),
+            self.create_subscription(rgb_type, self.topics.rgb, lambda m: self._on_image(m, 0), qos),
+            self.create_subscription(depth_type, self.topics.depth, lambda m: self._on_image(m, 1), qos),
             self.create_subscription(CameraInfo, "rgb/camera_info", lambda m: self._on_camera_info(m, "rgb"), qos),
             self.create_subscription(CameraInfo, "depth/camera_info", lambda m: self._on_camera_info(m, "depth"), qos),
         ]

@@ -19,6 +19,9 @@ from stdnet_ros.pipeline import MODES
 from stdnet_ros.streaming import PRECISION_CHOICES
 
 RELIABILITIES = ("best_effort", "reliable")
+# transport -> the suffix of the subscribed topic, as image_transport names them (messages/compressed.py)
+RGB_TRANSPORTS = {"raw": "", "compressed": "/compressed"}
+DEPTH_TRANSPORTS = {"raw": "", "compressedDepth": "/compressedDepth"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,18 @@ SPECS = (
         "auto (bf16 where the device computes it natively, else fp32), fp32, bf16 autocast "
         "(CPU or CUDA) or fp16 autocast (CUDA only)",
         choices=PRECISION_CHOICES,
+    ),
+    Spec(
+        "rgb_transport",
+        "raw",
+        "raw: rgb/image (sensor_msgs/Image); compressed: rgb/image/compressed (CompressedImage, JPEG or PNG)",
+        choices=tuple(RGB_TRANSPORTS),
+    ),
+    Spec(
+        "depth_transport",
+        "raw",
+        "raw: depth/image (Image); compressedDepth: depth/image/compressedDepth (CompressedImage, 16UC1 or 32FC1 PNG)",
+        choices=tuple(DEPTH_TRANSPORTS),
     ),
     Spec(
         "max_gap",
@@ -167,6 +182,14 @@ def declare(node) -> None:
 def read(node) -> dict:
     """{name: current value} of every parameter in :data:`SPECS`."""
     return {spec.name: node.get_parameter(spec.name).value for spec in SPECS}
+
+
+def image_topics(settings: dict) -> tuple[str, str]:
+    """The RGB and depth image topics to subscribe (relative names) for the transports in ``settings``."""
+    return (
+        "rgb/image" + RGB_TRANSPORTS[settings["rgb_transport"]],
+        "depth/image" + DEPTH_TRANSPORTS[settings["depth_transport"]],
+    )
 
 
 def qos(settings: dict, direction: str) -> QoSProfile:
