@@ -9,7 +9,9 @@ Subscribes (relative names, remappable; QoS ``input_qos.*``, default best effort
   compressedDepth`` the depth from ``depth/image/compressedDepth`` (CompressedImage in image_transport's layouts).
 Publishes (QoS ``output_qos.*``, default reliable keep-last 2), stamped with the input frame they describe and
 the RGB frame_id:
-  ``depth_sr/image`` (32FC1 m, NaN invalid; or 16UC1 mm, 0 invalid), ``depth_sr/camera_info``,
+  ``depth_sr/image`` (32FC1 m, NaN invalid; or 16UC1 mm, 0 invalid), ``depth_sr/image/compressedDepth`` (the
+  same as image_transport's compressedDepth PNG, depths up to 10 m; built only while subscribed),
+  ``depth_sr/camera_info``,
   ``depth_sr/points`` (organized PointCloud2, built only while subscribed), ``~/status``
   (stdnet_ros_interfaces/SuperResolutionStatus, one per output) and ``/diagnostics`` (1 Hz).
 
@@ -36,6 +38,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 
 from stdnet_ros.messages.camera_info import camera_info_from_intrinsics
+from stdnet_ros.messages.compressed import depth_m_to_compressed_depth
 from stdnet_ros.messages.image import depth_m_to_image
 from stdnet_ros.messages.pointcloud2 import CloudMessage
 from stdnet_ros.pipeline import InputError, Output, Pipeline, Topics, load_pipeline, message_kind
@@ -157,6 +160,7 @@ class StdnetNode(LifecycleNode):
         qos = parameters.qos(settings, "output_qos")
         self._outputs = {
             "depth": self.create_lifecycle_publisher(Image, "depth_sr/image", qos),
+            "depth_compressed": self.create_lifecycle_publisher(CompressedImage, "depth_sr/image/compressedDepth", qos),
             "info": self.create_lifecycle_publisher(CameraInfo, "depth_sr/camera_info", qos),
             "cloud": self.create_lifecycle_publisher(PointCloud2, "depth_sr/points", qos),
             "status": self.create_lifecycle_publisher(self._status_cls, "~/status", qos),
@@ -329,6 +333,9 @@ class StdnetNode(LifecycleNode):
         header = Header(stamp=stamp_msg(out.stamp_ns), frame_id=out.frame_id)
         settings = self._output_settings
         self._outputs["depth"].publish(depth_m_to_image(out.depth_m, Image, header, settings.encoding))
+        compressed_pub = self._outputs["depth_compressed"]
+        if compressed_pub.get_subscription_count() > 0:
+            compressed_pub.publish(depth_m_to_compressed_depth(out.depth_m, CompressedImage, header, settings.encoding))
         if out.intrinsics is not None:
             self._outputs["info"].publish(camera_info_from_intrinsics(out.intrinsics, CameraInfo, header))
             cloud_pub = self._outputs["cloud"]
