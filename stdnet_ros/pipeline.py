@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from stdnet_ros.depth.geometry import Intrinsics
+from stdnet_ros.depth.invalid_depth import outside_range_to_nan
 from stdnet_ros.messages.camera_info import CameraInfoError, intrinsics_from_camera_info
 from stdnet_ros.messages.decode import decode_depth_m, decode_rgb
 from stdnet_ros.messages.image import ImageFormatError
@@ -107,6 +108,7 @@ class Pipeline:
         self._warned_no_info = False
         self._pending: deque[_Pending] = deque()  # pushed, not yet output, in push order
         self._last: tuple[int, tuple[int, int]] | None = None  # (stamp ns, (H, W)) of the last push
+        self._depth_range_m = (0.0, 0.0)  # (min, max) metres of published depth; max 0: no upper limit
 
     @property
     def scale(self) -> int:
@@ -136,6 +138,21 @@ class Pipeline:
         if not seconds > 0:
             raise ValueError(f"max_gap: expected a positive number of seconds, got {seconds}")
         self.engine.max_gap = seconds
+
+    @property
+    def depth_range_m(self) -> tuple[float, float]:
+        """(min, max) metres: output depths outside are NaN (max 0: no upper limit); the cloud follows."""
+        return self._depth_range_m
+
+    @depth_range_m.setter
+    def depth_range_m(self, limits: tuple[float, float]) -> None:
+        low, high = (float(v) for v in limits)
+        if not (low >= 0 and high >= 0 and (high == 0 or high > low)):
+            raise ValueError(
+                f"min_depth / max_depth: expected 0 <= min_depth < max_depth, or max_depth 0 (no upper limit), "
+                f"got {low} / {high} m"
+            )
+        self._depth_range_m = (low, high)
 
     def set_camera_info(self, msg, camera: str) -> None:
         """Use ``msg`` as the latest CameraInfo of ``camera`` ("rgb": HR, or "depth": LR).
@@ -302,8 +319,9 @@ class Pipeline:
             frame = self._pending.popleft()
             if frame.stamp_s != result_stamp:
                 raise RuntimeError(f"engine output stamp {result_stamp} != pending frame stamp {frame.stamp_s}")
+            depth_m = outside_range_to_nan(hr_depth, *self._depth_range_m)
             outputs.append(
-                Output(frame.stamp_ns, frame.frame_id, hr_depth, frame.rgb, frame.intrinsics, input_stamp_ns, model_ms)
+                Output(frame.stamp_ns, frame.frame_id, depth_m, frame.rgb, frame.intrinsics, input_stamp_ns, model_ms)
             )
         return outputs
 

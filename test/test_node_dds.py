@@ -217,6 +217,24 @@ def test_parameter_changes_at_run_time_take_effect_and_invalid_ones_are_rejected
     )
 
 
+def test_min_and_max_depth_turn_outputs_outside_the_range_into_nan_in_image_and_cloud(graph):
+    _, peer, stream = graph
+    rgb, depth = stream.arrays()
+    reference = image_to_depth_m(stream.wait(stream.send(rgb, depth))["depth"])
+    low, high = np.nanpercentile(reference, [25, 75])
+    assert all(r.successful for r in set_parameters(peer, min_depth=float(low), max_depth=float(high)))
+    out = stream.wait(stream.send(rgb, depth), ("depth", "points"))
+    hr = image_to_depth_m(out["depth"])
+    inside = hr[np.isfinite(hr)]
+    assert inside.size > 0.3 * hr.size and inside.min() >= low and inside.max() <= high
+    z = np.frombuffer(out["points"].data, XYZRGB_DTYPE).reshape(H, W)["z"]
+    assert np.array_equal(np.isnan(z), np.isnan(hr))
+    (rejected,) = set_parameters(peer, max_depth=float(low) / 2)
+    assert not rejected.successful and "must be 0 (no upper limit) or greater than min_depth" in rejected.reason
+    assert all(r.successful for r in set_parameters(peer, min_depth=0.0, max_depth=0.0))
+    assert np.isfinite(image_to_depth_m(stream.wait(stream.send(rgb, depth))["depth"])).mean() > 0.9
+
+
 def test_sync_and_queue_drops_are_counted_and_the_newest_frame_is_kept(graph):
     _, peer, stream = graph
     first = latest_status(peer)

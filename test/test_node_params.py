@@ -148,6 +148,7 @@ def test_a_missing_or_bad_weights_file_fails_configure_and_the_node_stays_up(con
     assert sorted(p.topic_name for p in node.publishers if "depth_sr" in p.topic_name or "status" in p.topic_name) == [
         "/depth_sr/camera_info",
         "/depth_sr/image",
+        "/depth_sr/image/compressedDepth",
         "/depth_sr/points",
         "/stdnet_node/status",
     ]

@@ -101,6 +101,23 @@ def test_causal_outputs_equal_the_engine_with_exact_stamps_and_the_rgb_frame(cau
     assert pipeline.mode == "causal" and pipeline.delay == 0
 
 
+def test_depth_range_turns_outputs_outside_it_into_nan_and_checks_its_limits(causal):
+    limited, free = make(causal), make(causal)
+    limited.depth_range_m = (1.0, 2.5)
+    for k, (rgb, depth) in enumerate(frames(2)):
+        (out,) = limited.push(*pair(rgb, depth, k))
+        (reference,) = free.push(*pair(rgb, depth, k))
+        inside = (reference.depth_m >= 1.0) & (reference.depth_m <= 2.5)
+        assert 0 < inside.sum() < inside.size
+        np.testing.assert_array_equal(out.depth_m[inside], reference.depth_m[inside])
+        assert np.isnan(out.depth_m[~inside]).all() and out.depth_m.dtype == np.float32
+    limited.depth_range_m = (1.0, 0.0)  # no upper limit
+    assert limited.depth_range_m == (1.0, 0.0)
+    for bad in ((2.0, 1.0), (-1.0, 0.0), (1.0, 1.0)):
+        with pytest.raises(ValueError, match="min_depth / max_depth: expected 0 <= min_depth < max_depth"):
+            limited.depth_range_m = bad
+
+
 def test_delayed_outputs_carry_the_stamp_rgb_and_intrinsics_of_their_own_frame(bidirectional):
     pipeline = make(bidirectional)
     delay = pipeline.delay

@@ -53,3 +53,14 @@ def valid_array(depth_m: np.ndarray) -> np.ndarray:
 def fill_invalid_array(depth_m: np.ndarray) -> np.ndarray:
     """(h, w) float32 numpy depth in metres with invalid pixels filled by :func:`fill_invalid`."""
     return fill_invalid(torch.from_numpy(np.asarray(depth_m, np.float32))[None, None])[0, 0].numpy()
+
+
+def outside_range_to_nan(depth_m: np.ndarray, min_m: float, max_m: float) -> np.ndarray:
+    """(H, W) metres with depths below ``min_m`` or (when ``max_m`` > 0) above ``max_m`` set to NaN, as a new
+    array when anything changes; ``max_m`` 0 means no upper limit (the node's min_depth / max_depth)."""
+    outside = depth_m < min_m
+    if max_m > 0:
+        outside |= depth_m > max_m
+    if not outside.any():
+        return depth_m
+    return np.where(outside, np.float32(np.nan), depth_m).astype(depth_m.dtype, copy=False)

@@ -152,6 +152,7 @@ class StdnetNode(LifecycleNode):
                 self.topics,
                 self._warn,
             )
+            self._pipeline.depth_range_m = (settings["min_depth"], settings["max_depth"])
         except Exception as exc:  # any failure to build the model fails the transition, node stays up
             self._configure_error = f"configure failed: {exc}"
             self.get_logger().error(self._configure_error)
@@ -251,11 +252,15 @@ class StdnetNode(LifecycleNode):
     # --- parameters ---
     def _check_parameters(self, params) -> SetParametersResult:
         configured = self._state in ("inactive", "active")
-        for param in params:
-            reason = parameters.check(param.name, param.value, configured)
-            if reason:
-                self.get_logger().warning(f"parameter rejected: {reason}")
-                return SetParametersResult(successful=False, reason=reason)
+        reasons = [parameters.check(param.name, param.value, configured) for param in params]
+        names = ("min_depth", "max_depth")
+        if not any(reasons) and set(names) & {p.name for p in params} and all(map(self.has_parameter, names)):
+            new = {p.name: p.value for p in params}  # (while declaring, the configure transition checks the pair)
+            reasons.append(parameters.check_depth_range(*(new.get(n, self.get_parameter(n).value) for n in names)))
+        reason = next((r for r in reasons if r), None)
+        if reason:
+            self.get_logger().warning(f"parameter rejected: {reason}")
+            return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, params) -> None:
@@ -267,6 +272,8 @@ class StdnetNode(LifecycleNode):
             self._output_settings = OutputSettings.from_settings(settings)
         if "max_gap" in names:
             self._pipeline.max_gap = settings["max_gap"]
+        if names & {"min_depth", "max_depth"}:
+            self._pipeline.depth_range_m = (settings["min_depth"], settings["max_depth"])
         if names & set(SYNC_PARAMETERS) and self._sync is not None:
             self._retire(self._sync)
             self._sync = self._make_sync(settings)

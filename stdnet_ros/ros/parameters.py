@@ -102,6 +102,20 @@ SPECS = (
         choices=("32FC1", "16UC1"),
         live=True,
     ),
+    Spec(
+        "min_depth",
+        0.0,
+        "metres: output depths nearer than this are NaN (the cloud follows); 0: no lower limit",
+        bounds=(0.0, 1000.0),
+        live=True,
+    ),
+    Spec(
+        "max_depth",
+        0.0,
+        "metres: output depths farther than this are NaN (the cloud follows); 0: no upper limit",
+        bounds=(0.0, 1000.0),
+        live=True,
+    ),
     Spec("publish_cloud", True, "publish depth_sr/points (built only while it has a subscriber)", live=True),
     Spec(
         "cloud_fields",
@@ -182,6 +196,13 @@ def declare(node) -> None:
 def read(node) -> dict:
     """{name: current value} of every parameter in :data:`SPECS`."""
     return {spec.name: node.get_parameter(spec.name).value for spec in SPECS}
+
+
+def check_depth_range(min_depth: float, max_depth: float) -> str | None:
+    """Why the pair is rejected (None: accepted): max_depth must be 0 (no upper limit) or above min_depth."""
+    if max_depth and max_depth <= min_depth:
+        return f"max_depth: {max_depth} m must be 0 (no upper limit) or greater than min_depth {min_depth} m"
+    return None
 
 
 def image_topics(settings: dict) -> tuple[str, str]:
