@@ -13,6 +13,7 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 
 from ros_helpers import NODE, ROOT, camera_info, frame, free_domain, tiny_weights
@@ -236,4 +237,29 @@ def test_deactivation_publishes_the_frames_still_pending_in_delayed_mode(context
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert published == stamps and node.stats.invalid_drops == 0
     node.trigger_cleanup()
+    node.destroy_node()
+
+
+def test_standard_qos_overrides_win_for_their_topic_and_input_output_qos_stay_the_defaults(context, weights):
+    node = make_node(
+        context,
+        weights=str(weights),
+        device="cpu",
+        **{
+            "qos_overrides./rgb/image.subscription.reliability": "reliable",
+            "qos_overrides./rgb/image.subscription.depth": 3,
+            "qos_overrides./depth_sr/image.publisher.depth": 7,
+        },
+    )
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    subs = {s.topic_name: s.qos_profile for s in node.subscriptions if "image" in s.topic_name}
+    pubs = {p.topic_name: p.qos_profile for p in node.publishers if "depth_sr" in p.topic_name}
+    assert (subs["/rgb/image"].reliability, subs["/rgb/image"].depth) == (ReliabilityPolicy.RELIABLE, 3)
+    assert (subs["/depth/image"].reliability, subs["/depth/image"].depth) == (ReliabilityPolicy.BEST_EFFORT, 5)
+    assert (pubs["/depth_sr/image"].reliability, pubs["/depth_sr/image"].depth) == (ReliabilityPolicy.RELIABLE, 7)
+    assert pubs["/depth_sr/camera_info"].depth == 2
+    assert not set_param(node, "qos_overrides./rgb/image.subscription.depth", 4).successful  # read-only
+    assert not node.has_parameter("qos_overrides./depth/image.subscription.depth")  # not given: not declared
+    node.trigger_deactivate()
     node.destroy_node()

@@ -34,6 +34,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -138,6 +139,15 @@ class StdnetNode(LifecycleNode):
         images = parameters.image_topics(settings)
         return Topics(*(self.resolve_topic_name(t) for t in (*images, "rgb/camera_info", "depth/camera_info")))
 
+    def _qos_overrides(self, topic: str, entity: str) -> QoSOverridingOptions | None:
+        """rclpy's standard per-topic QoS parameters, ``qos_overrides.<topic>.<entity>.<history|depth|reliability>``
+        (entity: publisher or subscription), for a topic the user gave one of them for at start-up (params file,
+        launch, command line): they then override input_qos / output_qos for that topic, which stay the defaults
+        of every other topic. Read at start-up only (rclpy declares them read-only)."""
+        prefix = f"qos_overrides.{self.resolve_topic_name(topic)}.{entity}."
+        given = any(name.startswith(prefix) for name in self._parameter_overrides)  # rclpy's start-up values
+        return QoSOverridingOptions.with_default_policies() if given else None
+
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = parameters.read(self)
         self.topics = self._input_topics(settings)
@@ -158,13 +168,21 @@ class StdnetNode(LifecycleNode):
             self.get_logger().error(self._configure_error)
             return TransitionCallbackReturn.FAILURE
         self._configure_error = ""
-        qos = parameters.qos(settings, "output_qos")
+        outputs = {
+            "depth": (Image, "depth_sr/image"),
+            "depth_compressed": (CompressedImage, "depth_sr/image/compressedDepth"),
+            "info": (CameraInfo, "depth_sr/camera_info"),
+            "cloud": (PointCloud2, "depth_sr/points"),
+            "status": (self._status_cls, "~/status"),
+        }
         self._outputs = {
-            "depth": self.create_lifecycle_publisher(Image, "depth_sr/image", qos),
-            "depth_compressed": self.create_lifecycle_publisher(CompressedImage, "depth_sr/image/compressedDepth", qos),
-            "info": self.create_lifecycle_publisher(CameraInfo, "depth_sr/camera_info", qos),
-            "cloud": self.create_lifecycle_publisher(PointCloud2, "depth_sr/points", qos),
-            "status": self.create_lifecycle_publisher(self._status_cls, "~/status", qos),
+            name: self.create_lifecycle_publisher(
+                msg_type,
+                topic,
+                parameters.qos(settings, "output_qos"),
+                qos_overriding_options=self._qos_overrides(topic, "publisher"),
+            )
+            for name, (msg_type, topic) in outputs.items()
         }
         self._cloud = CloudMessage(PointCloud2, PointField)
         self._output_settings = OutputSettings.from_settings(settings)
@@ -179,15 +197,24 @@ class StdnetNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = parameters.read(self)
-        qos = parameters.qos(settings, "input_qos")
         self._sync = self._make_sync(settings)
         rgb_type = Image if settings["rgb_transport"] == "raw" else CompressedImage
         depth_type = Image if settings["depth_transport"] == "raw" else CompressedImage
+        inputs = (
+            (rgb_type, self.topics.rgb, lambda m: self._on_image(m, 0)),
+            (depth_type, self.topics.depth, lambda m: self._on_image(m, 1)),
+            (CameraInfo, self.topics.rgb_info, lambda m: self._on_camera_info(m, "rgb")),
+            (CameraInfo, self.topics.depth_info, lambda m: self._on_camera_info(m, "depth")),
+        )
         self._inputs = [
-            self.create_subscription(rgb_type, self.topics.rgb, lambda m: self._on_image(m, 0), qos),
-            self.create_subscription(depth_type, self.topics.depth, lambda m: self._on_image(m, 1), qos),
-            self.create_subscription(CameraInfo, "rgb/camera_info", lambda m: self._on_camera_info(m, "rgb"), qos),
-            self.create_subscription(CameraInfo, "depth/camera_info", lambda m: self._on_camera_info(m, "depth"), qos),
+            self.create_subscription(
+                msg_type,
+                topic,
+                callback,
+                parameters.qos(settings, "input_qos"),  # one profile each: a QoS override edits it in place
+                qos_overriding_options=self._qos_overrides(topic, "subscription"),
+            )
+            for msg_type, topic, callback in inputs
         ]
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="stdnet_inference", daemon=True)
