@@ -14,10 +14,12 @@ PY="$VENV/bin/python"
 # The wheels' exported CMake targets name the include dirs of the manylinux build machine; point them at ours.
 PYINC=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 NPINC=$("$PY" -c 'import numpy; print(numpy.get_include())')
-mapfile -t STALE < <(grep -rl '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' || true)
+VER=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')  # e.g. 3.12
+TAG="cp${VER/./}-cp${VER/./}"  # the manylinux build machine's interpreter folder, e.g. cp312-cp312
+mapfile -t STALE < <(grep -rl "/opt/python/$TAG" "$VENV/share" --include='*.cmake' || true)
 if ((${#STALE[@]})); then
-  sed -i -e "s#/opt/python/cp311-cp311/include/python3.11#$PYINC#g" \
-         -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$NPINC#g" "${STALE[@]}"
+  sed -i -e "s#/opt/python/$TAG/include/python$VER#$PYINC#g" \
+         -e "s#/opt/python/$TAG/lib/python$VER/site-packages/numpy/_core/include#$NPINC#g" "${STALE[@]}"
   echo "build_msgs: fixed include paths in ${#STALE[@]} CMake files under $VENV/share"
 fi
 
@@ -34,7 +36,7 @@ cat <<MSG
 build_msgs: done. To use stdnet_ros_interfaces in a shell:
   source $OUT/install/setup.bash
 or, without sourcing (stdnet_ros.ros.interfaces_env() sets the same for child processes):
-  export PYTHONPATH=$OUT/install/lib/python3.11/site-packages:\$PYTHONPATH
+  export PYTHONPATH=$OUT/install/lib/python$VER/site-packages:\$PYTHONPATH
   export LD_LIBRARY_PATH=$OUT/install/lib:\$LD_LIBRARY_PATH
   export AMENT_PREFIX_PATH=$OUT/install:\$AMENT_PREFIX_PATH
 MSG
