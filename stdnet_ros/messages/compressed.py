@@ -18,7 +18,7 @@ import struct
 import cv2
 import numpy as np
 
-from .image import MAX_DEPTH_M, ImageFormatError, with_uint8_payload
+from .image import MAX_DEPTH_M, ImageFormatError, payload, with_uint8_payload
 
 DEPTH_HEADER = struct.Struct("<iff")  # compression format (0 = INV_DEPTH), depthQuantA, depthQuantB
 INV_DEPTH = 0
@@ -32,11 +32,6 @@ def is_compressed(msg) -> bool:
     return hasattr(msg, "format") and not hasattr(msg, "encoding")
 
 
-def _payload(msg) -> np.ndarray:
-    data = msg.data
-    return np.asarray(data, dtype=np.uint8) if isinstance(data, list) else np.frombuffer(data, dtype=np.uint8)
-
-
 def compressed_to_rgb(msg, name: str = "rgb/image/compressed") -> np.ndarray:
     """(H, W, 3) uint8 RGB of a ``compressed`` CompressedImage (JPEG or PNG; grey is replicated)."""
     fmt = str(msg.format)
@@ -45,7 +40,7 @@ def compressed_to_rgb(msg, name: str = "rgb/image/compressed") -> np.ndarray:
         raise ImageFormatError(
             f"{name}: format {fmt!r} unsupported (expected jpeg or png, e.g. 'rgb8; jpeg compressed bgr8')"
         )
-    bgr = cv2.imdecode(_payload(msg), cv2.IMREAD_COLOR)
+    bgr = cv2.imdecode(payload(msg), cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise ImageFormatError(f"{name}: data ({len(msg.data)} bytes) is not a decodable {codec} image")
     return np.ascontiguousarray(bgr[:, :, ::-1])
@@ -66,7 +61,7 @@ def _depth_format(fmt: str, name: str) -> str:
 def compressed_depth_to_m(msg, name: str = "depth/image/compressedDepth") -> np.ndarray:
     """(H, W) float32 metres, NaN invalid, of a ``compressedDepth`` CompressedImage (module docstring)."""
     encoding = _depth_format(str(msg.format), name)
-    data = _payload(msg)
+    data = payload(msg)
     if data.size <= DEPTH_HEADER.size:
         raise ImageFormatError(f"{name}: data has {data.size} bytes, expected a 12-byte header and a PNG")
     _, quant_a, quant_b = DEPTH_HEADER.unpack(data[: DEPTH_HEADER.size].tobytes())

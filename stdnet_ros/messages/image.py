@@ -39,6 +39,13 @@ class ImageFormatError(ValueError):
     """An Image message or array does not have the encoding, size or layout the conversion needs."""
 
 
+def payload(msg) -> np.ndarray:
+    """msg.data as a flat uint8 array (a view where the container allows: bytes, array.array, numpy; a list is
+    copied)."""
+    data = msg.data
+    return np.asarray(data, dtype=np.uint8) if isinstance(data, list) else np.frombuffer(data, dtype=np.uint8)
+
+
 def _raw_view(msg, name: str, allowed: tuple[str, ...]) -> np.ndarray:
     """(H, W, C) view of msg.data with the encoding's dtype and byte order; row padding (step) is skipped."""
     encoding = msg.encoding
@@ -52,8 +59,7 @@ def _raw_view(msg, name: str, allowed: tuple[str, ...]) -> np.ndarray:
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
         raise ImageFormatError(f"{name}: step {step} < width {width} × {channels * dtype.itemsize} bytes per pixel")
-    data = msg.data
-    buf = np.asarray(data, dtype=np.uint8) if isinstance(data, list) else np.frombuffer(data, dtype=np.uint8)
+    buf = payload(msg)
     if buf.size != step * height:
         raise ImageFormatError(f"{name}: data length {buf.size} != step {step} × height {height}")
     return np.ndarray(
